@@ -1,0 +1,12 @@
+"""fastmlp: fast multi-layer perceptrons with a flat parameter vector θ and native kernels.
+
+    net = fastmlp.MLP([2, 8, 8, 1], activation="tanh", seed=0)
+    net.fit(X, Y, epochs=100, batch_size=32, lr=0.01)
+"""
+from .backends import available_backends
+from .gradcheck import check_gradients
+from .history import History
+from .model import MLP
+
+__version__ = "0.1.0"
+__all__ = ["MLP", "History", "available_backends", "check_gradients", "__version__"]
