@@ -9,12 +9,15 @@ function of h, so the backward pass needs no copy of the pre-activation z.
     sigmoid      1 / (1 + e^-z)               h (1 - h)
     tanh         tanh z                       1 - h^2
     softplus     log(1 + e^z)                 1 - e^-h   (= sigmoid(z), since e^h = 1 + e^z)
+    softmax      e^z_j / Σ_k e^z_k (per row)  output layer only, with the cross-entropy loss: training
+                                              passes the logits to the loss (see losses.py), so no
+                                              derivative of softmax on its own is ever needed
 """
 from __future__ import annotations
 
 import numpy as np
 
-IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS = range(5)
+IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS, SOFTMAX = range(6)
 
 ACTIVATION_IDS = {
     "identity": IDENTITY,
@@ -22,6 +25,7 @@ ACTIVATION_IDS = {
     "sigmoid": SIGMOID,
     "tanh": TANH,
     "softplus": SOFTPLUS,
+    "softmax": SOFTMAX,
 }
 ACTIVATION_NAMES = {i: name for name, i in ACTIVATION_IDS.items()}
 # Names users coming from the lecture or from other libraries reach for.
@@ -57,6 +61,9 @@ def apply(act: int, z: np.ndarray) -> np.ndarray:
         return np.tanh(z)
     if act == SOFTPLUS:
         return (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))).astype(z.dtype, copy=False)
+    if act == SOFTMAX:
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
     raise ValueError(f"unknown activation id {act}")
 
 

@@ -19,10 +19,10 @@ class Workspace:
     """Training buffers for batches of up to `rows` rows.
 
     hbuf: every layer's output; dbuf: two ping-pong ∂L/∂z blocks; grad: ∂L/∂θ;
-    xbuf, ybuf: one gathered minibatch.
+    xbuf, ybuf, wbuf: one gathered minibatch and its sample weights.
     """
 
-    __slots__ = ("rows", "hbuf", "dbuf", "grad", "xbuf", "ybuf")
+    __slots__ = ("rows", "hbuf", "dbuf", "grad", "xbuf", "ybuf", "wbuf")
 
     def __init__(self, sizes, rows: int, dtype):
         self.rows = rows
@@ -31,6 +31,7 @@ class Workspace:
         self.grad = np.zeros(n_params(sizes), dtype)
         self.xbuf = np.empty(rows * int(sizes[0]), dtype)
         self.ybuf = np.empty(rows * int(sizes[-1]), dtype)
+        self.wbuf = np.empty(rows, dtype)
 
 
 def predict_work(sizes, chunk: int, dtype) -> np.ndarray:

@@ -7,6 +7,7 @@ The kernel table and the workspace layout are documented in fastmlp/backends/num
 """
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
+from libc.math cimport exp, log, log1p, fabs, sqrt, pow, isfinite
 from cython cimport floating
 cimport numpy as cnp
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -19,9 +20,28 @@ cdef extern from "fastmlp_act.h" nogil:
     void fm_act_backward_f(int act, const float* H, const float* dH, float* dZ, Py_ssize_t n)
     void fm_act_backward_d(int act, const double* H, const double* dH, double* dZ, Py_ssize_t n)
 
-cdef int N_ACTIVATIONS = 5
-cdef int N_LOSSES = 2
-cdef int MSE = 1
+# Ids and layouts shared with fastmlp/activations.py, fastmlp/losses.py and the kernel table.
+cdef enum:
+    N_ACTIVATIONS = 6
+    SOFTMAX = 5
+    N_LOSSES = 6
+    SSE = 0
+    MSE = 1
+    MAE = 2
+    HUBER = 3
+    CROSS_ENTROPY = 4
+    SGD = 0
+    ADAM = 1
+    N_HYPER = 9
+    LR = 0
+    MOMENTUM = 1
+    NESTEROV = 2
+    BETA1 = 3
+    BETA2 = 4
+    EPS = 5
+    L2 = 6
+    L1 = 7
+    T = 8
 cdef Py_ssize_t BLAS_INT_MAX = 2147483647
 
 
@@ -76,24 +96,62 @@ cdef void dense_backward_k(const floating* dZ, const floating* H_prev, const flo
         _gemm(b"N", b"N", <int>i, <int>n, <int>o, W, <int>i, dZ, <int>o, <floating>0, dH_prev, <int>i)
 
 
-cdef double loss_forward_backward_k(int loss, const floating* Yhat, const floating* Y, floating* dYhat,
-                                    Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    """L over Yhat, Y (n, m), accumulated in double; ∂L/∂ŷ into dYhat unless NULL."""
-    cdef Py_ssize_t k, count = n * m
-    cdef double scale = 1.0 / count if loss == MSE else 1.0
-    cdef floating g = <floating>(2.0 * scale)
-    cdef floating r
-    cdef double acc = 0.0
-    if dYhat != NULL:
-        for k in range(count):
-            r = Yhat[k] - Y[k]
-            acc += <double>r * <double>r
-            dYhat[k] = r * g
+cdef double loss_forward_backward_k(int loss, const floating* Yhat, const floating* Y,
+                                    const floating* sw, floating* dYhat, Py_ssize_t n,
+                                    Py_ssize_t m) noexcept nogil:
+    """L over Yhat, Y (n, m) with row weights sw (NULL: all 1), in double; ∂L/∂ŷ into dYhat unless
+    NULL. For the cross-entropies Yhat holds logits. Definitions: fastmlp/losses.py."""
+    cdef Py_ssize_t r, j
+    cdef double total = 0.0, norm, w, z, y, d, a, g, top, lse, per_row, acc = 0.0
+    cdef const floating* zr
+    cdef const floating* yr
+    cdef floating* gr
+    if sw != NULL:
+        for r in range(n):
+            total += sw[r]
     else:
-        for k in range(count):
-            r = Yhat[k] - Y[k]
-            acc += <double>r * <double>r
-    return acc * scale
+        total = n
+    norm = 1.0 if loss == SSE else (total if loss == CROSS_ENTROPY else total * m)
+    for r in range(n):
+        w = sw[r] if sw != NULL else 1.0
+        zr = Yhat + r * m
+        yr = Y + r * m
+        gr = dYhat + r * m
+        per_row = 0.0
+        if loss == CROSS_ENTROPY:
+            top = zr[0]
+            for j in range(m):
+                top = max(top, <double>zr[j])
+            lse = 0.0
+            for j in range(m):
+                lse += exp(zr[j] - top)
+            lse = top + log(lse)
+            for j in range(m):
+                per_row += yr[j] * (lse - zr[j])
+                if dYhat != NULL:
+                    gr[j] = <floating>((exp(zr[j] - lse) - yr[j]) * (w / norm))
+        else:
+            for j in range(m):
+                z = zr[j]
+                y = yr[j]
+                d = z - y
+                a = fabs(d)
+                if loss == SSE or loss == MSE:
+                    per_row += d * d
+                    g = 2.0 * d
+                elif loss == MAE:
+                    per_row += a
+                    g = (d > 0) - (d < 0)
+                elif loss == HUBER:
+                    per_row += 0.5 * d * d if a <= 1.0 else a - 0.5
+                    g = min(1.0, max(-1.0, d))
+                else:                                      # binary cross-entropy on logits
+                    per_row += max(z, 0.0) + log1p(exp(-fabs(z))) - y * z
+                    g = (1.0 / (1.0 + exp(-z)) if z >= 0 else exp(z) / (1.0 + exp(z))) - y
+                if dYhat != NULL:
+                    gr[j] = <floating>(g * (w / norm))
+        acc += w * per_row
+    return acc / norm
 
 
 cdef void sgd_update_k(floating* theta, const floating* grad, floating lr, Py_ssize_t count) noexcept nogil:
@@ -101,6 +159,59 @@ cdef void sgd_update_k(floating* theta, const floating* grad, floating lr, Py_ss
     cdef Py_ssize_t k
     for k in range(count):
         theta[k] -= lr * grad[k]
+
+
+cdef void _update_segment(floating* theta, const floating* grad, floating* s1, floating* s2,
+                          Py_ssize_t count, int opt, const double* hyper, double bc1, double bc2,
+                          bint regularize) noexcept nogil:
+    # One pass over a weight or bias segment; momentum and Adam state live at the same offsets.
+    cdef Py_ssize_t k
+    cdef floating lr = <floating>hyper[LR], mu = <floating>hyper[MOMENTUM]
+    cdef floating b1 = <floating>hyper[BETA1], b2 = <floating>hyper[BETA2], eps = <floating>hyper[EPS]
+    cdef floating l2 = <floating>hyper[L2], l1 = <floating>hyper[L1]
+    cdef floating a1 = <floating>(hyper[LR] / bc1), c2 = <floating>(1.0 / bc2)
+    cdef bint nesterov = hyper[NESTEROV] != 0
+    cdef floating g, t, v
+    for k in range(count):
+        g = grad[k]
+        if regularize:
+            t = theta[k]
+            g = g + l2 * t + l1 * ((t > 0) - (t < 0))
+        if opt == ADAM:
+            s1[k] = b1 * s1[k] + (1 - b1) * g
+            s2[k] = b2 * s2[k] + (1 - b2) * g * g
+            theta[k] -= a1 * s1[k] / (sqrt(s2[k] * c2) + eps)
+        elif mu > 0:
+            v = mu * s1[k] + g
+            s1[k] = v
+            theta[k] -= lr * (g + mu * v if nesterov else v)
+        else:
+            theta[k] -= lr * g
+
+
+cdef void optimizer_update_k(floating* theta, const floating* grad, const int64_t* sizes, Py_ssize_t L,
+                             int opt, double* hyper, floating* state) noexcept nogil:
+    """One step of SGD / momentum / Adam with L2 and L1 on the weights; hyper and state as in the
+    kernel table (fastmlp/backends/numpy_ref.py)."""
+    cdef Py_ssize_t l, off = 0, w_count, count = 0
+    cdef double bc1 = 1.0, bc2 = 1.0
+    cdef bint regularize = hyper[L2] != 0 or hyper[L1] != 0
+    cdef floating* s2 = NULL
+    for l in range(L):
+        count += sizes[l + 1] * sizes[l] + sizes[l + 1]
+    if opt == ADAM:
+        hyper[T] += 1
+        bc1 = 1.0 - pow(hyper[BETA1], hyper[T])
+        bc2 = 1.0 - pow(hyper[BETA2], hyper[T])
+        s2 = state + count
+    for l in range(L):
+        w_count = sizes[l + 1] * sizes[l]
+        _update_segment(theta + off, grad + off, state + off if state != NULL else NULL,
+                        s2 + off if s2 != NULL else NULL, w_count, opt, hyper, bc1, bc2, regularize)
+        off += w_count
+        _update_segment(theta + off, grad + off, state + off if state != NULL else NULL,
+                        s2 + off if s2 != NULL else NULL, sizes[l + 1], opt, hyper, bc1, bc2, False)
+        off += sizes[l + 1]
 
 
 # ---- whole network -----------------------------------------------------------------------------------
@@ -126,7 +237,7 @@ cdef void predict_k(const floating* theta, const int64_t* sizes, const int64_t* 
                     Py_ssize_t chunk) noexcept nogil:
     """out (n, sizes[L]) = the network on X (n, sizes[0]), `chunk` rows at a time; hidden layers
     ping-pong between the two halves of work (2 · chunk · max hidden width)."""
-    cdef Py_ssize_t start, rows, l, i, o, half = 0
+    cdef Py_ssize_t start = 0, rows, l, i, o, half = 0
     cdef const floating* H
     cdef const floating* W
     cdef floating* dst
@@ -134,7 +245,6 @@ cdef void predict_k(const floating* theta, const int64_t* sizes, const int64_t* 
         if sizes[l] > half:
             half = sizes[l]
     half *= chunk
-    start = 0
     while start < n:
         rows = min(chunk, n - start)
         H = X + start * sizes[0]
@@ -150,8 +260,9 @@ cdef void predict_k(const floating* theta, const int64_t* sizes, const int64_t* 
 
 
 cdef double loss_and_grad_k(const floating* theta, const int64_t* sizes, const int64_t* acts,
-                            Py_ssize_t L, int loss, const floating* X, const floating* Y, Py_ssize_t n,
-                            floating* hbuf, floating* dbuf, floating* grad) noexcept nogil:
+                            Py_ssize_t L, int loss, const floating* X, const floating* Y,
+                            const floating* sw, Py_ssize_t n, floating* hbuf, floating* dbuf,
+                            floating* grad) noexcept nogil:
     """L(X, Y) and ∂L/∂θ into grad by backpropagation; hbuf and dbuf as in forward_k / the table."""
     cdef Py_ssize_t l, i, o, maxw = 0, p_off = 0, h_off = 0
     cdef double value
@@ -168,7 +279,7 @@ cdef double loss_and_grad_k(const floating* theta, const int64_t* sizes, const i
     forward_k(theta, sizes, acts, L, X, n, hbuf)
     o = sizes[L]
     h_off -= n * o                             # hbuf + h_off is now H_L = ŷ
-    value = loss_forward_backward_k(loss, hbuf + h_off, Y, dZ, n, o)
+    value = loss_forward_backward_k(loss, hbuf + h_off, Y, sw, dZ, n, o)
     activation_backward_k(<int>acts[L - 1], hbuf + h_off, dZ, dZ, n * o)
     for l in range(L - 1, -1, -1):
         i = sizes[l]
@@ -188,6 +299,17 @@ cdef double loss_and_grad_k(const floating* theta, const int64_t* sizes, const i
     return value
 
 
+cdef double train_step_k(floating* theta, const int64_t* sizes, const int64_t* acts, Py_ssize_t L,
+                         int loss, const floating* X, const floating* Y, const floating* sw,
+                         Py_ssize_t n, int opt, double* hyper, floating* state, floating* hbuf,
+                         floating* dbuf, floating* grad) noexcept nogil:
+    """One optimizer step on (X, Y); returns the loss before it. A non-finite loss updates nothing."""
+    cdef double value = loss_and_grad_k(theta, sizes, acts, L, loss, X, Y, sw, n, hbuf, dbuf, grad)
+    if isfinite(value):
+        optimizer_update_k(theta, grad, sizes, L, opt, hyper, state)
+    return value
+
+
 cdef void _gather(const floating* src, const int64_t* rows, Py_ssize_t count, Py_ssize_t width,
                   floating* dst) noexcept nogil:
     cdef Py_ssize_t r
@@ -195,18 +317,19 @@ cdef void _gather(const floating* src, const int64_t* rows, Py_ssize_t count, Py
         memcpy(dst + r * width, src + rows[r] * width, width * sizeof(floating))
 
 
-cdef void train_epoch_k(floating* theta, const int64_t* sizes, const int64_t* acts, Py_ssize_t L,
-                        int loss, const floating* X, const floating* Y, Py_ssize_t n,
-                        const int64_t* perm, Py_ssize_t batch_size, floating lr, floating* hbuf,
-                        floating* dbuf, floating* grad, floating* xbuf, floating* ybuf,
-                        double* batch_losses) noexcept nogil:
-    """Minibatch SGD over X (n, sizes[0]), Y (n, sizes[L]) in the row order perm (NULL: in order)."""
-    cdef Py_ssize_t start = 0, rows, l, k = 0, count = 0
+cdef Py_ssize_t train_epoch_k(floating* theta, const int64_t* sizes, const int64_t* acts, Py_ssize_t L,
+                              int loss, const floating* X, const floating* Y, const floating* sw,
+                              Py_ssize_t n, const int64_t* perm, Py_ssize_t batch_size, int opt,
+                              double* hyper, floating* state, floating* hbuf, floating* dbuf,
+                              floating* grad, floating* xbuf, floating* ybuf, floating* wbuf,
+                              double* batch_losses) noexcept nogil:
+    """Minibatch training over X (n, sizes[0]), Y (n, sizes[L]) in the row order perm (NULL: in
+    order); returns the batches done, stopping after a batch whose loss is not finite."""
+    cdef Py_ssize_t start = 0, rows, k = 0
     cdef Py_ssize_t i = sizes[0], m = sizes[L]
     cdef const floating* xb
     cdef const floating* yb
-    for l in range(L):
-        count += sizes[l + 1] * sizes[l] + sizes[l + 1]
+    cdef const floating* wb
     while start < n:
         rows = min(batch_size, n - start)
         if perm != NULL:
@@ -214,16 +337,26 @@ cdef void train_epoch_k(floating* theta, const int64_t* sizes, const int64_t* ac
             _gather(Y, perm + start, rows, m, ybuf)
             xb = xbuf
             yb = ybuf
+            wb = NULL
+            if sw != NULL:
+                _gather(sw, perm + start, rows, 1, wbuf)
+                wb = wbuf
         else:
             xb = X + start * i
             yb = Y + start * m
-        batch_losses[k] = loss_and_grad_k(theta, sizes, acts, L, loss, xb, yb, rows, hbuf, dbuf, grad)
-        sgd_update_k(theta, grad, lr, count)
+            wb = sw + start if sw != NULL else NULL
+        batch_losses[k] = train_step_k(theta, sizes, acts, L, loss, xb, yb, wb, rows, opt, hyper, state,
+                                       hbuf, dbuf, grad)
         k += 1
+        if not isfinite(batch_losses[k - 1]):
+            break
         start += batch_size
+    return k
 
 
 # ---- Python-level entry points: check, then run without the GIL ----------------------------------------
+# Each entry point checks its arguments, then calls a fused `_run_*` helper once with a dummy scalar of
+# the data's type, so the float and double paths share one body.
 
 cdef int _typenum(cnp.ndarray a, str name) except -1:
     cdef int t = cnp.PyArray_TYPE(a)
@@ -258,9 +391,11 @@ cdef int _check_dim(Py_ssize_t d, str name) except -1:
     return 0
 
 
-cdef int _check_act(long act) except -1:
+cdef int _check_act(long act, bint training=False) except -1:
     if act < 0 or act >= N_ACTIVATIONS:
         raise ValueError(f"unknown activation id {act}")
+    if training and act == SOFTMAX:
+        raise ValueError("softmax has no elementwise derivative: train with the cross_entropy loss on logits")
     return 0
 
 
@@ -270,6 +405,22 @@ cdef int _check_loss(long loss) except -1:
     return 0
 
 
+cdef int _check_optimizer(_Net net, long opt, cnp.ndarray hyper, cnp.ndarray state, int t) except -1:
+    if opt != SGD and opt != ADAM:
+        raise ValueError(f"unknown optimizer id {opt}")
+    if cnp.PyArray_SIZE(hyper) != N_HYPER:
+        raise ValueError(f"hyper must hold {N_HYPER} float64 values")
+    _check(hyper, cnp.NPY_FLOAT64, N_HYPER, "hyper", True)
+    cdef const double* h = <const double*>cnp.PyArray_DATA(hyper)
+    cdef Py_ssize_t need = 2 * net.n_params if opt == ADAM else (net.n_params if h[MOMENTUM] > 0 else 0)
+    return _check(state, t, need, "state", True)
+
+
+cdef void* _opt_ptr(cnp.ndarray a):
+    """The data of `a`, or NULL for an empty array (an absent sample weight, perm or state)."""
+    return cnp.PyArray_DATA(a) if cnp.PyArray_SIZE(a) else NULL
+
+
 cdef class _Net:
     """The checked description of a network: layer count, θ length and workspace sizes."""
     cdef Py_ssize_t L, n_params, sum_out, max_out, max_hidden
@@ -277,7 +428,7 @@ cdef class _Net:
     cdef const int64_t* acts
 
 
-cdef _Net _net(cnp.ndarray sizes, cnp.ndarray acts):
+cdef _Net _net(cnp.ndarray sizes, cnp.ndarray acts, bint training=False):
     cdef _Net net = _Net.__new__(_Net)
     cdef Py_ssize_t l, s
     if cnp.PyArray_NDIM(sizes) != 1 or cnp.PyArray_SIZE(sizes) < 2:
@@ -293,7 +444,7 @@ cdef _Net _net(cnp.ndarray sizes, cnp.ndarray acts):
     for l in range(net.L + 1):
         _check_dim(net.sizes[l], "a layer size")
     for l in range(net.L):
-        _check_act(net.acts[l])
+        _check_act(net.acts[l], training or l < net.L - 1)
         s = net.sizes[l + 1]
         net.n_params += s * net.sizes[l] + s
         net.sum_out += s
@@ -301,6 +452,36 @@ cdef _Net _net(cnp.ndarray sizes, cnp.ndarray acts):
         if l < net.L - 1:
             net.max_hidden = max(net.max_hidden, s)
     return net
+
+
+cdef int _check_theta(_Net net, cnp.ndarray theta, bint write=False) except -1:
+    if cnp.PyArray_SIZE(theta) != net.n_params:
+        raise ValueError(f"theta has {cnp.PyArray_SIZE(theta)} elements, the layer sizes need {net.n_params}")
+    return _check(theta, _typenum(theta, "theta"), net.n_params, "theta", write)
+
+
+cdef Py_ssize_t _check_xy(_Net net, int t, cnp.ndarray X, cnp.ndarray Y, cnp.ndarray sw) except -1:
+    if cnp.PyArray_NDIM(X) != 2:
+        raise ValueError("X must be 2-D")
+    cdef Py_ssize_t n = X.shape[0]
+    _check_dim(n, "rows of X")
+    _check_2d(X, t, n, net.sizes[0], "X")
+    if Y is not None:
+        _check_2d(Y, t, n, net.sizes[net.L], "Y")
+    if sw is not None and cnp.PyArray_SIZE(sw):
+        if cnp.PyArray_NDIM(sw) != 1 or cnp.PyArray_SIZE(sw) != n:
+            raise ValueError(f"sw must be empty or hold one weight per row ({n})")
+        _check(sw, t, n, "sw")
+    return n
+
+
+cdef int _check_train(_Net net, int t, Py_ssize_t rows, cnp.ndarray hbuf, cnp.ndarray dbuf,
+                      cnp.ndarray grad) except -1:
+    _check(hbuf, t, rows * net.sum_out, "hbuf", True)
+    _check(dbuf, t, 2 * rows * net.max_out, "dbuf", True)
+    if cnp.PyArray_SIZE(grad) != net.n_params:
+        raise ValueError(f"grad has {cnp.PyArray_SIZE(grad)} elements, expected {net.n_params}")
+    return _check(grad, t, net.n_params, "grad", True)
 
 
 def all_finite(cnp.ndarray a):
@@ -326,6 +507,17 @@ def all_finite(cnp.ndarray a):
     return facc == 0 and dacc == 0
 
 
+cdef void _run_dense_forward(floating kind, cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, int act,
+                             cnp.ndarray H):
+    cdef Py_ssize_t n = X.shape[0], i = X.shape[1], o = W.shape[0]
+    cdef const floating* x = <floating*>cnp.PyArray_DATA(X)
+    cdef const floating* w = <floating*>cnp.PyArray_DATA(W)
+    cdef const floating* bb = <floating*>cnp.PyArray_DATA(b)
+    cdef floating* h = <floating*>cnp.PyArray_DATA(H)
+    with nogil:
+        dense_forward_k(x, w, bb, act, h, n, i, o)
+
+
 def dense_forward(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, long act, cnp.ndarray H):
     """H = g(X Wᵀ + b). X: (n, i), W: (o, i), b: (o,), H: (n, o) written."""
     cdef int t = _typenum(X, "X")
@@ -340,32 +532,48 @@ def dense_forward(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, long act, cnp.nda
     _check_2d(W, t, o, i, "W")
     _check(b, t, o, "b")
     _check_2d(H, t, n, o, "H", True)
+    if t == cnp.NPY_FLOAT32:
+        _run_dense_forward(<float>0, X, W, b, act, H)
+    else:
+        _run_dense_forward(<double>0, X, W, b, act, H)
+
+
+cdef void _run_activation_backward(floating kind, int act, cnp.ndarray H, cnp.ndarray dH,
+                                   cnp.ndarray dZ):
+    cdef Py_ssize_t count = cnp.PyArray_SIZE(H)
+    cdef const floating* h = <floating*>cnp.PyArray_DATA(H)
+    cdef const floating* dh = <floating*>cnp.PyArray_DATA(dH)
+    cdef floating* dz = <floating*>cnp.PyArray_DATA(dZ)
     with nogil:
-        if t == cnp.NPY_FLOAT32:
-            dense_forward_k(<float*>cnp.PyArray_DATA(X), <float*>cnp.PyArray_DATA(W),
-                            <float*>cnp.PyArray_DATA(b), act, <float*>cnp.PyArray_DATA(H), n, i, o)
-        else:
-            dense_forward_k(<double*>cnp.PyArray_DATA(X), <double*>cnp.PyArray_DATA(W),
-                            <double*>cnp.PyArray_DATA(b), act, <double*>cnp.PyArray_DATA(H), n, i, o)
+        activation_backward_k(act, h, dh, dz, count)
 
 
 def activation_backward(long act, cnp.ndarray H, cnp.ndarray dH, cnp.ndarray dZ):
     """dZ = g'(z) ⊙ dH with g' read from H = g(z). All the same shape; dZ may be dH."""
     cdef int t = _typenum(H, "H")
-    _check_act(act)
+    _check_act(act, True)
     cdef Py_ssize_t count = cnp.PyArray_SIZE(H)
     if cnp.PyArray_SIZE(dH) != count or cnp.PyArray_SIZE(dZ) != count:
         raise ValueError("H, dH and dZ must have the same size")
     _check(H, t, count, "H")
     _check(dH, t, count, "dH")
     _check(dZ, t, count, "dZ", True)
+    if t == cnp.NPY_FLOAT32:
+        _run_activation_backward(<float>0, act, H, dH, dZ)
+    else:
+        _run_activation_backward(<double>0, act, H, dH, dZ)
+
+
+cdef void _run_dense_backward(floating kind, cnp.ndarray dZ, cnp.ndarray H_prev, cnp.ndarray W,
+                              cnp.ndarray dW, cnp.ndarray db, void* dH_prev):
+    cdef Py_ssize_t n = dZ.shape[0], o = dZ.shape[1], i = W.shape[1]
+    cdef const floating* dz = <floating*>cnp.PyArray_DATA(dZ)
+    cdef const floating* hp = <floating*>cnp.PyArray_DATA(H_prev)
+    cdef const floating* w = <floating*>cnp.PyArray_DATA(W)
+    cdef floating* dw = <floating*>cnp.PyArray_DATA(dW)
+    cdef floating* dbb = <floating*>cnp.PyArray_DATA(db)
     with nogil:
-        if t == cnp.NPY_FLOAT32:
-            activation_backward_k(act, <float*>cnp.PyArray_DATA(H), <float*>cnp.PyArray_DATA(dH),
-                                  <float*>cnp.PyArray_DATA(dZ), count)
-        else:
-            activation_backward_k(act, <double*>cnp.PyArray_DATA(H), <double*>cnp.PyArray_DATA(dH),
-                                  <double*>cnp.PyArray_DATA(dZ), count)
+        dense_backward_k(dz, hp, w, dw, dbb, <floating*>dH_prev, n, i, o)
 
 
 def dense_backward(cnp.ndarray dZ, cnp.ndarray H_prev, cnp.ndarray W, cnp.ndarray dW, cnp.ndarray db,
@@ -384,25 +592,31 @@ def dense_backward(cnp.ndarray dZ, cnp.ndarray H_prev, cnp.ndarray W, cnp.ndarra
     _check_2d(W, t, o, i, "W")
     _check_2d(dW, t, o, i, "dW", True)
     _check(db, t, o, "db", True)
-    cdef cnp.ndarray dHp
     cdef void* dH_ptr = NULL
     if dH_prev is not None:
-        dHp = dH_prev
-        _check_2d(dHp, t, n, i, "dH_prev", True)
-        dH_ptr = cnp.PyArray_DATA(dHp)
+        _check_2d(dH_prev, t, n, i, "dH_prev", True)
+        dH_ptr = cnp.PyArray_DATA(dH_prev)
+    if t == cnp.NPY_FLOAT32:
+        _run_dense_backward(<float>0, dZ, H_prev, W, dW, db, dH_ptr)
+    else:
+        _run_dense_backward(<double>0, dZ, H_prev, W, dW, db, dH_ptr)
+
+
+cdef double _run_loss(floating kind, int loss, cnp.ndarray Yhat, cnp.ndarray Y, cnp.ndarray sw,
+                      void* dYhat):
+    cdef Py_ssize_t n = Yhat.shape[0], m = Yhat.shape[1]
+    cdef const floating* yh = <floating*>cnp.PyArray_DATA(Yhat)
+    cdef const floating* y = <floating*>cnp.PyArray_DATA(Y)
+    cdef const floating* w = <floating*>_opt_ptr(sw)
+    cdef double value
     with nogil:
-        if t == cnp.NPY_FLOAT32:
-            dense_backward_k(<float*>cnp.PyArray_DATA(dZ), <float*>cnp.PyArray_DATA(H_prev),
-                             <float*>cnp.PyArray_DATA(W), <float*>cnp.PyArray_DATA(dW),
-                             <float*>cnp.PyArray_DATA(db), <float*>dH_ptr, n, i, o)
-        else:
-            dense_backward_k(<double*>cnp.PyArray_DATA(dZ), <double*>cnp.PyArray_DATA(H_prev),
-                             <double*>cnp.PyArray_DATA(W), <double*>cnp.PyArray_DATA(dW),
-                             <double*>cnp.PyArray_DATA(db), <double*>dH_ptr, n, i, o)
+        value = loss_forward_backward_k(loss, yh, y, w, <floating*>dYhat, n, m)
+    return value
 
 
-def loss_forward_backward(long loss, cnp.ndarray Yhat, cnp.ndarray Y, dYhat):
-    """L(ŷ, y) as a float; ∂L/∂ŷ into dYhat unless it is None. Yhat, Y, dYhat: (n, m)."""
+def loss_forward_backward(long loss, cnp.ndarray Yhat, cnp.ndarray Y, cnp.ndarray sw, dYhat):
+    """L(ŷ, y) as a float; ∂L/∂ŷ into dYhat unless it is None. Yhat, Y, dYhat: (n, m); sw: (n,) or
+    empty."""
     cdef int t = _typenum(Yhat, "Yhat")
     _check_loss(loss)
     if cnp.PyArray_NDIM(Yhat) != 2:
@@ -412,21 +626,17 @@ def loss_forward_backward(long loss, cnp.ndarray Yhat, cnp.ndarray Y, dYhat):
     _check_dim(m, "outputs")
     _check_2d(Yhat, t, n, m, "Yhat")
     _check_2d(Y, t, n, m, "Y")
-    cdef cnp.ndarray dY
+    if cnp.PyArray_SIZE(sw):
+        if cnp.PyArray_NDIM(sw) != 1 or cnp.PyArray_SIZE(sw) != n:
+            raise ValueError(f"sw must be empty or hold one weight per row ({n})")
+        _check(sw, t, n, "sw")
     cdef void* d_ptr = NULL
     if dYhat is not None:
-        dY = dYhat
-        _check_2d(dY, t, n, m, "dYhat", True)
-        d_ptr = cnp.PyArray_DATA(dY)
-    cdef double value
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            value = loss_forward_backward_k(loss, <float*>cnp.PyArray_DATA(Yhat),
-                                            <float*>cnp.PyArray_DATA(Y), <float*>d_ptr, n, m)
-        else:
-            value = loss_forward_backward_k(loss, <double*>cnp.PyArray_DATA(Yhat),
-                                            <double*>cnp.PyArray_DATA(Y), <double*>d_ptr, n, m)
-    return value
+        _check_2d(dYhat, t, n, m, "dYhat", True)
+        d_ptr = cnp.PyArray_DATA(dYhat)
+    if t == cnp.NPY_FLOAT32:
+        return _run_loss(<float>0, loss, Yhat, Y, sw, d_ptr)
+    return _run_loss(<double>0, loss, Yhat, Y, sw, d_ptr)
 
 
 def sgd_update(cnp.ndarray theta, cnp.ndarray grad, double lr):
@@ -444,22 +654,42 @@ def sgd_update(cnp.ndarray theta, cnp.ndarray grad, double lr):
             sgd_update_k(<double*>cnp.PyArray_DATA(theta), <double*>cnp.PyArray_DATA(grad), lr, count)
 
 
-cdef int _check_theta(_Net net, cnp.ndarray theta, bint write=False) except -1:
-    if cnp.PyArray_SIZE(theta) != net.n_params:
-        raise ValueError(f"theta has {cnp.PyArray_SIZE(theta)} elements, the layer sizes need {net.n_params}")
-    _typenum(theta, "theta")
-    return _check(theta, cnp.PyArray_TYPE(theta), net.n_params, "theta", write)
+cdef void _run_optimizer(floating kind, _Net net, cnp.ndarray theta, cnp.ndarray grad, int opt,
+                         cnp.ndarray hyper, cnp.ndarray state):
+    cdef floating* th = <floating*>cnp.PyArray_DATA(theta)
+    cdef const floating* g = <floating*>cnp.PyArray_DATA(grad)
+    cdef double* h = <double*>cnp.PyArray_DATA(hyper)
+    cdef floating* s = <floating*>_opt_ptr(state)
+    with nogil:
+        optimizer_update_k(th, g, net.sizes, net.L, opt, h, s)
 
 
-cdef Py_ssize_t _check_xy(_Net net, int t, cnp.ndarray X, cnp.ndarray Y) except -1:
-    if cnp.PyArray_NDIM(X) != 2:
-        raise ValueError("X must be 2-D")
+def optimizer_update(cnp.ndarray theta, cnp.ndarray grad, cnp.ndarray sizes, long opt, cnp.ndarray hyper,
+                     cnp.ndarray state):
+    """One optimizer step on θ from ∂L/∂θ; see the kernel table in fastmlp/backends/numpy_ref.py."""
+    cdef _Net net = _net(sizes, np_zeros_acts(cnp.PyArray_SIZE(sizes) - 1))
+    _check_theta(net, theta, True)
+    cdef int t = cnp.PyArray_TYPE(theta)
+    _check(grad, t, net.n_params, "grad")
+    _check_optimizer(net, opt, hyper, state, t)
+    if t == cnp.NPY_FLOAT32:
+        _run_optimizer(<float>0, net, theta, grad, opt, hyper, state)
+    else:
+        _run_optimizer(<double>0, net, theta, grad, opt, hyper, state)
+
+
+cdef cnp.ndarray np_zeros_acts(Py_ssize_t L):
+    cdef cnp.npy_intp dims = max(L, 0)
+    return cnp.PyArray_ZEROS(1, &dims, cnp.NPY_INT64, 0)
+
+
+cdef void _run_forward(floating kind, _Net net, cnp.ndarray theta, cnp.ndarray X, cnp.ndarray hbuf):
+    cdef const floating* th = <floating*>cnp.PyArray_DATA(theta)
+    cdef const floating* x = <floating*>cnp.PyArray_DATA(X)
+    cdef floating* hb = <floating*>cnp.PyArray_DATA(hbuf)
     cdef Py_ssize_t n = X.shape[0]
-    _check_dim(n, "rows of X")
-    _check_2d(X, t, n, net.sizes[0], "X")
-    if Y is not None:
-        _check_2d(Y, t, n, net.sizes[net.L], "Y")
-    return n
+    with nogil:
+        forward_k(th, net.sizes, net.acts, net.L, x, n, hb)
 
 
 def forward(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, cnp.ndarray X, cnp.ndarray hbuf):
@@ -467,15 +697,23 @@ def forward(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, cnp.ndarray 
     cdef _Net net = _net(sizes, acts)
     _check_theta(net, theta)
     cdef int t = cnp.PyArray_TYPE(theta)
-    cdef Py_ssize_t n = _check_xy(net, t, X, None)
+    cdef Py_ssize_t n = _check_xy(net, t, X, None, None)
     _check(hbuf, t, n * net.sum_out, "hbuf", True)
+    if t == cnp.NPY_FLOAT32:
+        _run_forward(<float>0, net, theta, X, hbuf)
+    else:
+        _run_forward(<double>0, net, theta, X, hbuf)
+
+
+cdef void _run_predict(floating kind, _Net net, cnp.ndarray theta, cnp.ndarray X, cnp.ndarray out,
+                       cnp.ndarray work, Py_ssize_t chunk):
+    cdef const floating* th = <floating*>cnp.PyArray_DATA(theta)
+    cdef const floating* x = <floating*>cnp.PyArray_DATA(X)
+    cdef floating* o = <floating*>cnp.PyArray_DATA(out)
+    cdef floating* w = <floating*>cnp.PyArray_DATA(work)
+    cdef Py_ssize_t n = X.shape[0]
     with nogil:
-        if t == cnp.NPY_FLOAT32:
-            forward_k(<float*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L,
-                      <float*>cnp.PyArray_DATA(X), n, <float*>cnp.PyArray_DATA(hbuf))
-        else:
-            forward_k(<double*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L,
-                      <double*>cnp.PyArray_DATA(X), n, <double*>cnp.PyArray_DATA(hbuf))
+        predict_k(th, net.sizes, net.acts, net.L, x, n, o, w, chunk)
 
 
 def predict(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, cnp.ndarray X, cnp.ndarray out,
@@ -484,99 +722,116 @@ def predict(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, cnp.ndarray 
     cdef _Net net = _net(sizes, acts)
     _check_theta(net, theta)
     cdef int t = cnp.PyArray_TYPE(theta)
-    cdef Py_ssize_t n = _check_xy(net, t, X, None)
+    cdef Py_ssize_t n = _check_xy(net, t, X, None, None)
     _check_dim(chunk, "chunk")
     _check_2d(out, t, n, net.sizes[net.L], "out", True)
     _check(work, t, 2 * chunk * net.max_hidden, "work", True)
+    if t == cnp.NPY_FLOAT32:
+        _run_predict(<float>0, net, theta, X, out, work, chunk)
+    else:
+        _run_predict(<double>0, net, theta, X, out, work, chunk)
+
+
+cdef double _run_loss_and_grad(floating kind, _Net net, cnp.ndarray theta, int loss, cnp.ndarray X,
+                               cnp.ndarray Y, cnp.ndarray sw, cnp.ndarray hbuf, cnp.ndarray dbuf,
+                               cnp.ndarray grad, int opt, object hyper, object state):
+    # opt < 0: gradient only; otherwise one optimizer step too (train_step)
+    cdef floating* th = <floating*>cnp.PyArray_DATA(theta)
+    cdef const floating* x = <floating*>cnp.PyArray_DATA(X)
+    cdef const floating* y = <floating*>cnp.PyArray_DATA(Y)
+    cdef const floating* w = <floating*>_opt_ptr(sw)
+    cdef floating* hb = <floating*>cnp.PyArray_DATA(hbuf)
+    cdef floating* db = <floating*>cnp.PyArray_DATA(dbuf)
+    cdef floating* g = <floating*>cnp.PyArray_DATA(grad)
+    cdef double* h = NULL
+    cdef floating* s = NULL
+    cdef Py_ssize_t n = X.shape[0]
+    cdef double value
+    if opt >= 0:
+        h = <double*>cnp.PyArray_DATA(<cnp.ndarray>hyper)
+        s = <floating*>_opt_ptr(<cnp.ndarray>state)
     with nogil:
-        if t == cnp.NPY_FLOAT32:
-            predict_k(<float*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L,
-                      <float*>cnp.PyArray_DATA(X), n, <float*>cnp.PyArray_DATA(out),
-                      <float*>cnp.PyArray_DATA(work), chunk)
+        if opt < 0:
+            value = loss_and_grad_k(th, net.sizes, net.acts, net.L, loss, x, y, w, n, hb, db, g)
         else:
-            predict_k(<double*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L,
-                      <double*>cnp.PyArray_DATA(X), n, <double*>cnp.PyArray_DATA(out),
-                      <double*>cnp.PyArray_DATA(work), chunk)
-
-
-cdef int _check_train(_Net net, int t, Py_ssize_t rows, cnp.ndarray hbuf, cnp.ndarray dbuf,
-                      cnp.ndarray grad) except -1:
-    _check(hbuf, t, rows * net.sum_out, "hbuf", True)
-    _check(dbuf, t, 2 * rows * net.max_out, "dbuf", True)
-    if cnp.PyArray_SIZE(grad) != net.n_params:
-        raise ValueError(f"grad has {cnp.PyArray_SIZE(grad)} elements, expected {net.n_params}")
-    return _check(grad, t, net.n_params, "grad", True)
+            value = train_step_k(th, net.sizes, net.acts, net.L, loss, x, y, w, n, opt, h, s, hb, db, g)
+    return value
 
 
 def loss_and_grad(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, long loss, cnp.ndarray X,
-                  cnp.ndarray Y, cnp.ndarray hbuf, cnp.ndarray dbuf, cnp.ndarray grad):
+                  cnp.ndarray Y, cnp.ndarray sw, cnp.ndarray hbuf, cnp.ndarray dbuf, cnp.ndarray grad):
     """L(X, Y) and ∂L/∂θ into grad (θ's layout), by backpropagation."""
-    cdef _Net net = _net(sizes, acts)
+    cdef _Net net = _net(sizes, acts, True)
     _check_loss(loss)
     _check_theta(net, theta)
     cdef int t = cnp.PyArray_TYPE(theta)
-    cdef Py_ssize_t n = _check_xy(net, t, X, Y)
+    cdef Py_ssize_t n = _check_xy(net, t, X, Y, sw)
     _check_train(net, t, n, hbuf, dbuf, grad)
-    cdef double value
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            value = loss_and_grad_k(<float*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L, loss,
-                                    <float*>cnp.PyArray_DATA(X), <float*>cnp.PyArray_DATA(Y), n,
-                                    <float*>cnp.PyArray_DATA(hbuf), <float*>cnp.PyArray_DATA(dbuf),
-                                    <float*>cnp.PyArray_DATA(grad))
-        else:
-            value = loss_and_grad_k(<double*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L, loss,
-                                    <double*>cnp.PyArray_DATA(X), <double*>cnp.PyArray_DATA(Y), n,
-                                    <double*>cnp.PyArray_DATA(hbuf), <double*>cnp.PyArray_DATA(dbuf),
-                                    <double*>cnp.PyArray_DATA(grad))
-    return value
+    if t == cnp.NPY_FLOAT32:
+        return _run_loss_and_grad(<float>0, net, theta, loss, X, Y, sw, hbuf, dbuf, grad, -1, None, None)
+    return _run_loss_and_grad(<double>0, net, theta, loss, X, Y, sw, hbuf, dbuf, grad, -1, None, None)
 
 
 def train_step(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, long loss, cnp.ndarray X,
-               cnp.ndarray Y, double lr, cnp.ndarray hbuf, cnp.ndarray dbuf, cnp.ndarray grad):
-    """One gradient-descent step on (X, Y); returns the loss before the step."""
-    cdef _Net net = _net(sizes, acts)
+               cnp.ndarray Y, cnp.ndarray sw, long opt, cnp.ndarray hyper, cnp.ndarray state,
+               cnp.ndarray hbuf, cnp.ndarray dbuf, cnp.ndarray grad):
+    """One optimizer step on (X, Y); returns the loss before it (no step when it is not finite)."""
+    cdef _Net net = _net(sizes, acts, True)
     _check_loss(loss)
     _check_theta(net, theta, True)
     cdef int t = cnp.PyArray_TYPE(theta)
-    cdef Py_ssize_t n = _check_xy(net, t, X, Y)
+    cdef Py_ssize_t n = _check_xy(net, t, X, Y, sw)
     _check_train(net, t, n, hbuf, dbuf, grad)
-    cdef double value
+    _check_optimizer(net, opt, hyper, state, t)
+    if t == cnp.NPY_FLOAT32:
+        return _run_loss_and_grad(<float>0, net, theta, loss, X, Y, sw, hbuf, dbuf, grad, opt, hyper, state)
+    return _run_loss_and_grad(<double>0, net, theta, loss, X, Y, sw, hbuf, dbuf, grad, opt, hyper, state)
+
+
+cdef Py_ssize_t _run_epoch(floating kind, _Net net, cnp.ndarray theta, int loss, cnp.ndarray X,
+                           cnp.ndarray Y, cnp.ndarray sw, cnp.ndarray perm, Py_ssize_t batch_size,
+                           int opt, cnp.ndarray hyper, cnp.ndarray state, cnp.ndarray hbuf,
+                           cnp.ndarray dbuf, cnp.ndarray grad, cnp.ndarray xbuf, cnp.ndarray ybuf,
+                           cnp.ndarray wbuf, cnp.ndarray batch_losses):
+    cdef floating* th = <floating*>cnp.PyArray_DATA(theta)
+    cdef const floating* x = <floating*>cnp.PyArray_DATA(X)
+    cdef const floating* y = <floating*>cnp.PyArray_DATA(Y)
+    cdef const floating* w = <floating*>_opt_ptr(sw)
+    cdef const int64_t* p = <int64_t*>_opt_ptr(perm)
+    cdef double* h = <double*>cnp.PyArray_DATA(hyper)
+    cdef floating* s = <floating*>_opt_ptr(state)
+    cdef floating* hb = <floating*>cnp.PyArray_DATA(hbuf)
+    cdef floating* db = <floating*>cnp.PyArray_DATA(dbuf)
+    cdef floating* g = <floating*>cnp.PyArray_DATA(grad)
+    cdef floating* xb = <floating*>cnp.PyArray_DATA(xbuf)
+    cdef floating* yb = <floating*>cnp.PyArray_DATA(ybuf)
+    cdef floating* wb = <floating*>cnp.PyArray_DATA(wbuf)
+    cdef double* bl = <double*>cnp.PyArray_DATA(batch_losses)
+    cdef Py_ssize_t n = X.shape[0], done
     with nogil:
-        if t == cnp.NPY_FLOAT32:
-            value = loss_and_grad_k(<float*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L, loss,
-                                    <float*>cnp.PyArray_DATA(X), <float*>cnp.PyArray_DATA(Y), n,
-                                    <float*>cnp.PyArray_DATA(hbuf), <float*>cnp.PyArray_DATA(dbuf),
-                                    <float*>cnp.PyArray_DATA(grad))
-            sgd_update_k(<float*>cnp.PyArray_DATA(theta), <float*>cnp.PyArray_DATA(grad), <float>lr,
-                         net.n_params)
-        else:
-            value = loss_and_grad_k(<double*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L, loss,
-                                    <double*>cnp.PyArray_DATA(X), <double*>cnp.PyArray_DATA(Y), n,
-                                    <double*>cnp.PyArray_DATA(hbuf), <double*>cnp.PyArray_DATA(dbuf),
-                                    <double*>cnp.PyArray_DATA(grad))
-            sgd_update_k(<double*>cnp.PyArray_DATA(theta), <double*>cnp.PyArray_DATA(grad), lr,
-                         net.n_params)
-    return value
+        done = train_epoch_k(th, net.sizes, net.acts, net.L, loss, x, y, w, n, p, batch_size, opt, h, s,
+                             hb, db, g, xb, yb, wb, bl)
+    return done
 
 
 def train_epoch(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, long loss, cnp.ndarray X,
-                cnp.ndarray Y, cnp.ndarray perm, Py_ssize_t batch_size, double lr, cnp.ndarray hbuf,
-                cnp.ndarray dbuf, cnp.ndarray grad, cnp.ndarray xbuf, cnp.ndarray ybuf,
-                cnp.ndarray batch_losses):
-    """Minibatch SGD over all rows of (X, Y) in the order perm (empty: in order); batch k's loss into
-    batch_losses[k]."""
-    cdef _Net net = _net(sizes, acts)
+                cnp.ndarray Y, cnp.ndarray sw, cnp.ndarray perm, Py_ssize_t batch_size, long opt,
+                cnp.ndarray hyper, cnp.ndarray state, cnp.ndarray hbuf, cnp.ndarray dbuf, cnp.ndarray grad,
+                cnp.ndarray xbuf, cnp.ndarray ybuf, cnp.ndarray wbuf, cnp.ndarray batch_losses):
+    """Minibatch training over all rows of (X, Y) in the order perm (empty: in order); batch k's loss
+    into batch_losses[k]. Returns the batches done (it stops after a non-finite loss)."""
+    cdef _Net net = _net(sizes, acts, True)
     _check_loss(loss)
     _check_theta(net, theta, True)
     cdef int t = cnp.PyArray_TYPE(theta)
-    cdef Py_ssize_t n = _check_xy(net, t, X, Y)
+    cdef Py_ssize_t n = _check_xy(net, t, X, Y, sw)
     cdef Py_ssize_t k, p, n_perm = cnp.PyArray_SIZE(perm)
     _check_dim(batch_size, "batch_size")
     batch_size = min(batch_size, n)
     _check_train(net, t, batch_size, hbuf, dbuf, grad)
+    _check_optimizer(net, opt, hyper, state, t)
     _check(batch_losses, cnp.NPY_FLOAT64, (n + batch_size - 1) // batch_size, "batch_losses", True)
-    cdef const int64_t* perm_ptr = NULL
+    cdef const int64_t* perm_ptr
     if n_perm:
         if n_perm != n:
             raise ValueError(f"perm has {n_perm} entries for {n} rows")
@@ -588,18 +843,10 @@ def train_epoch(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, long los
                 raise ValueError(f"perm[{k}] = {p} is not a row index below {n}")
         _check(xbuf, t, batch_size * net.sizes[0], "xbuf", True)
         _check(ybuf, t, batch_size * net.sizes[net.L], "ybuf", True)
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            train_epoch_k(<float*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L, loss,
-                          <float*>cnp.PyArray_DATA(X), <float*>cnp.PyArray_DATA(Y), n, perm_ptr,
-                          batch_size, <float>lr, <float*>cnp.PyArray_DATA(hbuf),
-                          <float*>cnp.PyArray_DATA(dbuf), <float*>cnp.PyArray_DATA(grad),
-                          <float*>cnp.PyArray_DATA(xbuf), <float*>cnp.PyArray_DATA(ybuf),
-                          <double*>cnp.PyArray_DATA(batch_losses))
-        else:
-            train_epoch_k(<double*>cnp.PyArray_DATA(theta), net.sizes, net.acts, net.L, loss,
-                          <double*>cnp.PyArray_DATA(X), <double*>cnp.PyArray_DATA(Y), n, perm_ptr,
-                          batch_size, lr, <double*>cnp.PyArray_DATA(hbuf),
-                          <double*>cnp.PyArray_DATA(dbuf), <double*>cnp.PyArray_DATA(grad),
-                          <double*>cnp.PyArray_DATA(xbuf), <double*>cnp.PyArray_DATA(ybuf),
-                          <double*>cnp.PyArray_DATA(batch_losses))
+        if cnp.PyArray_SIZE(sw):
+            _check(wbuf, t, batch_size, "wbuf", True)
+    if t == cnp.NPY_FLOAT32:
+        return _run_epoch(<float>0, net, theta, loss, X, Y, sw, perm, batch_size, opt, hyper, state, hbuf,
+                          dbuf, grad, xbuf, ybuf, wbuf, batch_losses)
+    return _run_epoch(<double>0, net, theta, loss, X, Y, sw, perm, batch_size, opt, hyper, state, hbuf,
+                      dbuf, grad, xbuf, ybuf, wbuf, batch_losses)

@@ -5,7 +5,8 @@
  * vectorizes the loops; each outer loop is compiled for AVX-512, AVX2 and baseline x86-64 and picked at
  * load time (target_clones). Accuracy: a few ulp in double, ~1e-7 relative in float.
  *
- * Activation ids match fastmlp/activations.py: 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 softplus.
+ * Activation ids match fastmlp/activations.py: 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 softplus,
+ * 5 softmax (per row; forward only: training hands the logits to the cross-entropy loss).
  * Derivatives are written from the output h = g(z) (see that module's docstring).
  */
 #ifndef FASTMLP_ACT_H
@@ -212,12 +213,28 @@ static inline float fm_dact_f(int act, float h)
 #define FM_DACT_LOOP(T, SUFFIX, ACT) \
     for (ptrdiff_t i = 0; i < n; i++) dZ[i] = fm_dact_##SUFFIX(ACT, H[i]) * dH[i];
 
+#define FM_SOFTMAX_LOOP(T, SUFFIX)                                                          \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                 \
+        T *z = Z + i * cols, top = z[0] + b[0], sum = 0;                                   \
+        for (ptrdiff_t j = 0; j < cols; j++) {                                             \
+            z[j] += b[j];                                                                  \
+            top = z[j] > top ? z[j] : top;                                                 \
+        }                                                                                  \
+        for (ptrdiff_t j = 0; j < cols; j++) {                                             \
+            z[j] = fm_exp_neg_##SUFFIX(z[j] - top);                                        \
+            sum += z[j];                                                                   \
+        }                                                                                  \
+        T inv = 1 / sum;                                                                   \
+        for (ptrdiff_t j = 0; j < cols; j++) z[j] *= inv;                                  \
+    }
+
 #define FM_DEFINE_LOOPS(T, SUFFIX)                                                          \
     /* Z: (rows, cols) in place, Z = g(Z + b) with b: (cols,) */                            \
     FM_CLONES static void fm_bias_act_##SUFFIX(int act, T *Z, const T *b,                    \
                                                 ptrdiff_t rows, ptrdiff_t cols)              \
     {                                                                                       \
         switch (act) {                                                                      \
+        case 5: FM_SOFTMAX_LOOP(T, SUFFIX) break;                                           \
         case 1: FM_BIAS_ACT_LOOP(T, SUFFIX, 1) break;                                       \
         case 2: FM_BIAS_ACT_LOOP(T, SUFFIX, 2) break;                                       \
         case 3: FM_BIAS_ACT_LOOP(T, SUFFIX, 3) break;                                       \

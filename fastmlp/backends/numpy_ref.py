@@ -5,23 +5,35 @@ Kernel table (every backend has these names and signatures; arrays C-contiguous,
     dense_forward(X, W, b, act, H)                   H = g(X Wᵀ + b)
     activation_backward(act, H, dH, dZ)              dZ = g'(z) ⊙ dH, g' read from H (dZ may be dH)
     dense_backward(dZ, H_prev, W, dW, db, dH_prev)   dW = dZᵀ H_prev, db = Σ_rows dZ, dH_prev = dZ W
-    loss_forward_backward(loss, Yhat, Y, dYhat) -> L dYhat = ∂L/∂ŷ (skipped when dYhat is None)
+    loss_forward_backward(loss, Yhat, Y, sw, dYhat) -> L   dYhat = ∂L/∂ŷ (skipped when dYhat is None)
     sgd_update(theta, grad, lr)                      θ -= lr ∂L/∂θ
+    optimizer_update(theta, grad, sizes, opt, hyper, state)   one step of SGD/momentum/Adam + L2/L1
     forward(theta, sizes, acts, X, hbuf)             every layer's output into hbuf
     predict(theta, sizes, acts, X, out, work, chunk) last layer only, `chunk` rows at a time
-    loss_and_grad(theta, sizes, acts, loss, X, Y, hbuf, dbuf, grad) -> L
-    train_step(theta, sizes, acts, loss, X, Y, lr, hbuf, dbuf, grad) -> L
-    train_epoch(theta, sizes, acts, loss, X, Y, perm, batch_size, lr,
-                hbuf, dbuf, grad, xbuf, ybuf, batch_losses)
+    loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad) -> L
+    train_step(theta, sizes, acts, loss, X, Y, sw, opt, hyper, state, hbuf, dbuf, grad) -> L
+    train_epoch(theta, sizes, acts, loss, X, Y, sw, perm, batch_size, opt, hyper, state,
+                hbuf, dbuf, grad, xbuf, ybuf, wbuf, batch_losses) -> batches done
 
 Shapes: X (n, i), W (o, i), b (o,), H (n, o). theta is [W_0, b_0, W_1, b_1, ...] flat, W_l row-major of
 shape (sizes[l+1], sizes[l]); grad has theta's layout. sizes: int64 (L+1,), acts: int64 (L,).
+Activation ids: fastmlp.activations (softmax, id 5, only in predict/forward: training passes the logits
+to a logit loss). Loss ids: fastmlp.losses; for the logit losses Yhat holds the logits.
+sw: (n,) sample weights in the data's dtype, or an empty array for none.
 Workspaces are flat 1-D arrays, used from their start (see fastmlp.workspace for their sizes):
     hbuf (≥ n · Σ sizes[1:])         layer l's output H_{l+1} is the (n, sizes[l+1]) block after layer l-1's
     dbuf (≥ 2 · n · max(sizes[1:]))  two ping-pong blocks for ∂L/∂z
     work (≥ 2 · chunk · max(sizes[1:-1]))  ping-pong blocks for predict's hidden layers
-    xbuf (≥ batch_size · sizes[0]), ybuf (≥ batch_size · sizes[-1])  a minibatch gathered by perm
+    xbuf (≥ batch_size · sizes[0]), ybuf (≥ batch_size · sizes[-1]), wbuf (≥ batch_size when sw is
+    given): a minibatch gathered by perm
 perm: row order for train_epoch; an empty perm means rows in order. batch_losses: (n_batches,) float64.
+
+Optimizers (opt, hyper, state): opt 0 is SGD (momentum when hyper[MOMENTUM] > 0, Nesterov when
+hyper[NESTEROV] is 1; state holds the velocity, (n_params,)), opt 1 is Adam (state holds m then v,
+(2 n_params,)). hyper is float64 [lr, momentum, nesterov, beta1, beta2, eps, l2, l1, t]; Adam increments
+t, the step count of its bias correction. L2 adds l2·W and L1 adds l1·sign(W) to the gradient of the
+weights (not the biases) inside the update. A step whose loss is NaN or ±Inf updates nothing, and
+train_epoch stops after that batch: it returns the number of batches done, the last one the bad one.
 """
 from __future__ import annotations
 
@@ -56,9 +68,10 @@ def dense_backward(dZ, H_prev, W, dW, db, dH_prev):
         dH_prev[...] = dZ @ W
 
 
-def loss_forward_backward(loss, Yhat, Y, dYhat):
-    """L(ŷ, y) as a float; writes ∂L/∂ŷ into dYhat unless it is None. Yhat, Y, dYhat: (n, m)."""
-    value, grad = losses.value_and_grad(loss, Yhat, Y)
+def loss_forward_backward(loss, Yhat, Y, sw, dYhat):
+    """L(ŷ, y) as a float; writes ∂L/∂ŷ into dYhat unless it is None. Yhat, Y, dYhat: (n, m);
+    sw: (n,) or empty."""
+    value, grad = losses.value_and_grad(loss, Yhat, Y, sw)
     if dYhat is not None:
         dYhat[...] = grad
     return value
@@ -67,6 +80,45 @@ def loss_forward_backward(loss, Yhat, Y, dYhat):
 def sgd_update(theta, grad, lr):
     """θ -= lr · grad, in place. theta, grad: (n_params,)."""
     theta -= theta.dtype.type(lr) * grad
+
+
+SGD, ADAM = 0, 1
+LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS, L2, L1, T = range(9)
+
+
+def _weight_mask(sizes, n_params):
+    """Boolean (n_params,): True on the weights, False on the biases."""
+    mask = np.zeros(n_params, bool)
+    off = 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        mask[off:off + n_out * n_in] = True
+        off += n_out * n_in + n_out
+    return mask
+
+
+def optimizer_update(theta, grad, sizes, opt, hyper, state):
+    """One optimizer step on θ from ∂L/∂θ (grad is not modified); see the module docstring."""
+    g = grad.astype(np.float64)
+    if hyper[L2] or hyper[L1]:
+        w = _weight_mask(sizes, theta.size)
+        g[w] += hyper[L2] * theta[w] + hyper[L1] * np.sign(theta[w])
+    if opt == SGD:
+        if hyper[MOMENTUM] > 0:
+            velocity = hyper[MOMENTUM] * state[:theta.size] + g
+            state[:theta.size] = velocity
+            g = g + hyper[MOMENTUM] * velocity if hyper[NESTEROV] else velocity
+        step = hyper[LR] * g
+    elif opt == ADAM:
+        hyper[T] += 1
+        m, v = state[:theta.size], state[theta.size:2 * theta.size]
+        m[...] = hyper[BETA1] * m + (1 - hyper[BETA1]) * g
+        v[...] = hyper[BETA2] * v + (1 - hyper[BETA2]) * g * g
+        m_hat = m / (1 - hyper[BETA1] ** hyper[T])
+        v_hat = v / (1 - hyper[BETA2] ** hyper[T])
+        step = hyper[LR] * m_hat / (np.sqrt(v_hat) + hyper[EPS])
+    else:
+        raise ValueError(f"unknown optimizer id {opt}")
+    theta -= step.astype(theta.dtype)
 
 
 # ---- whole network -------------------------------------------------------------------------------------
@@ -108,14 +160,14 @@ def predict(theta, sizes, acts, X, out, work, chunk):
     out[...] = H
 
 
-def loss_and_grad(theta, sizes, acts, loss, X, Y, hbuf, dbuf, grad):
+def loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad):
     """L(X, Y) and ∂L/∂θ into grad (θ's layout), by backpropagation."""
     n = X.shape[0]
     forward(theta, sizes, acts, X, hbuf)
     Hs = [X] + _outputs(hbuf, sizes, n)
     layers, glayers = _layers(theta, sizes), _layers(grad, sizes)
     dZ = np.empty_like(Hs[-1])
-    value = loss_forward_backward(loss, Hs[-1], Y, dZ)
+    value = loss_forward_backward(loss, Hs[-1], Y, sw, dZ)
     activation_backward(acts[-1], Hs[-1], dZ, dZ)
     for l in range(len(layers) - 1, -1, -1):
         W, _ = layers[l]
@@ -128,18 +180,25 @@ def loss_and_grad(theta, sizes, acts, loss, X, Y, hbuf, dbuf, grad):
     return value
 
 
-def train_step(theta, sizes, acts, loss, X, Y, lr, hbuf, dbuf, grad):
-    """One gradient-descent step on (X, Y); returns the loss before the step."""
-    value = loss_and_grad(theta, sizes, acts, loss, X, Y, hbuf, dbuf, grad)
-    sgd_update(theta, grad, lr)
+def train_step(theta, sizes, acts, loss, X, Y, sw, opt, hyper, state, hbuf, dbuf, grad):
+    """One optimizer step on (X, Y); returns the loss before it (no step when that loss is not finite)."""
+    value = loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad)
+    if np.isfinite(value):
+        optimizer_update(theta, grad, sizes, opt, hyper, state)
     return value
 
 
-def train_epoch(theta, sizes, acts, loss, X, Y, perm, batch_size, lr,
-                hbuf, dbuf, grad, xbuf, ybuf, batch_losses):
-    """Minibatch SGD over all rows of (X, Y) in the order perm; batch k's loss into batch_losses[k]."""
+def train_epoch(theta, sizes, acts, loss, X, Y, sw, perm, batch_size, opt, hyper, state,
+                hbuf, dbuf, grad, xbuf, ybuf, wbuf, batch_losses):
+    """Minibatch training over all rows of (X, Y) in the order perm; batch k's loss into batch_losses[k].
+    Returns the number of batches done: it stops after a batch whose loss is not finite."""
     n = X.shape[0]
     order = perm if perm.size else np.arange(n)
     for k, start in enumerate(range(0, n, batch_size)):
         rows = order[start:start + batch_size]
-        batch_losses[k] = train_step(theta, sizes, acts, loss, X[rows], Y[rows], lr, hbuf, dbuf, grad)
+        w = sw[rows] if sw.size else sw
+        batch_losses[k] = train_step(theta, sizes, acts, loss, X[rows], Y[rows], w, opt, hyper, state,
+                                     hbuf, dbuf, grad)
+        if not np.isfinite(batch_losses[k]):
+            return k + 1
+    return -(-n // batch_size)
