@@ -25,6 +25,9 @@ def as_batch(A, name: str, columns: int, dtype: np.dtype, kernels, allow_1d=Fals
     Raises TypeError for non-numeric data, ValueError for a wrong number of dimensions, a wrong column
     count, an empty batch, or NaN/Inf (checked by the backend's `all_finite`).
     """
+    ready = getattr(kernels, "batch_ready", None)
+    if ready is not None and ready(A, dtype.num, columns):
+        return A  # the common case, checked in one native call
     if not (type(A) is np.ndarray and A.dtype == dtype and A.flags.c_contiguous):
         A = np.asarray(A)
         if A.dtype.kind not in "fiub":
@@ -44,12 +47,14 @@ def as_batch(A, name: str, columns: int, dtype: np.dtype, kernels, allow_1d=Fals
     return A
 
 
-def same_rows(X, Y):
+def same_rows(X, Y, names=("X", "Y")):
     if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        raise ValueError(f"{names[0]} has {X.shape[0]} rows but {names[1]} has {Y.shape[0]}")
 
 
 def positive_float(value, name: str) -> float:
+    if type(value) is float and 0.0 < value < np.inf:  # fast path: the number ABCs are slow
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)

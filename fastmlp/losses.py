@@ -46,7 +46,7 @@ def value_and_grad(loss: int, yhat: np.ndarray, y: np.ndarray, sw=None):
     z = yhat.astype(np.float64)
     t = y.astype(np.float64)
     w = np.ones(n) if sw is None or np.size(sw) == 0 else np.asarray(sw, np.float64)
-    total = w.sum()
+    total = w.sum() or 1.0  # a batch of zero-weight rows: loss 0, gradient 0 (not 0/0)
     r = z - t
     if loss == SSE:
         per_row, grad, norm = (r * r).sum(1), 2 * r, 1.0

@@ -32,6 +32,8 @@ class Trainer:
     # ---- pieces --------------------------------------------------------------------------------------
     def _optimizer(self, optimizer, lr, momentum, nesterov, beta1, beta2, eps, alpha, l1, warm_start):
         net = self.net
+        alpha = optim._non_negative(alpha, "alpha")
+        l1 = optim._non_negative(l1, "l1")
         if isinstance(optimizer, optim.Optimizer):
             if alpha or l1:
                 raise ValueError("with an optimizer object, set weight_decay / l1 on the optimizer, "
@@ -49,7 +51,8 @@ class Trainer:
             fresh = optim.Adam(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=alpha, l1=l1)
         old = net.optimizer_
         if warm_start and old is not None and old.get_config() | {"lr": lr} == fresh.get_config():
-            return old  # same kind and settings: keep its state
+            old.lr = lr  # same kind and settings: keep its state, restart from the given γ_0
+            return old
         return fresh
 
     def _validation(self, X, Y, sw, early_stopping, validation_fraction, validation_data):
@@ -58,7 +61,7 @@ class Trainer:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, Y_val)")
-            Xv, Yv = net._xy(validation_data[0], validation_data[1])
+            Xv, Yv = net._xy(validation_data[0], validation_data[1], names=("validation X", "validation Y"))
             return X, Y, sw, (Xv, Yv)
         if not early_stopping:
             return X, Y, sw, None
@@ -123,7 +126,8 @@ class Trainer:
         if isinstance(optimizer, str) and optimizer == "lbfgs":
             return self._lbfgs(X, Y, sw, epochs, alpha, l1, tol, verbose)
         opt = self._optimizer(optimizer, lr, momentum, nesterov, beta1, beta2, eps, alpha, l1, warm_start)
-        sched = optim.make_schedule(schedule, opt.lr, **(schedule_options or {}))
+        base_lr = opt.lr  # γ_0: the schedule starts here, and the optimizer gets it back afterwards
+        sched = optim.make_schedule(schedule, base_lr, **(schedule_options or {}))
         X, Y, sw, val = self._validation(X, Y, sw, early_stopping, validation_fraction, validation_data)
         n = X.shape[0]
         batch = n if batch_size is None else min(positive_int(batch_size, "batch_size"), n)
@@ -134,7 +138,9 @@ class Trainer:
         starts = np.arange(0, n, batch)
         batch_losses = np.empty(n_batches, np.float64)
         unweighted = np.diff(np.append(starts, n)).astype(np.float64)
-        no_perm = np.empty(0, np.int64)
+        ordered = np.arange(n, dtype=np.int64)
+        perm = ordered.copy() if shuffle else np.empty(0, np.int64)
+        snapshot = np.empty_like(net._theta)
         t_offset = net.epochs_done_ if warm_start else 0
         history = History()
         net.history_ = history
@@ -146,12 +152,15 @@ class Trainer:
                 t0 = time.perf_counter()
                 lr_t = sched(t_offset + epoch)
                 opt.lr = lr_t
-                snapshot = net._theta.copy()
-                perm = net._rng.permutation(n) if shuffle else no_perm
+                np.copyto(snapshot, net._theta)
+                if shuffle:  # rng.permutation(n), in place: an epoch allocates nothing of the data's size
+                    np.copyto(perm, ordered)
+                    net._rng.shuffle(perm)
                 done = k.train_epoch(net._theta, net._sizes, net._train_acts, net._loss, X, Y, sw, perm, batch,
                                      opt.opt_id, opt.hyper, state, ws.hbuf, ws.dbuf, ws.grad, ws.xbuf, ws.ybuf,
                                      ws.wbuf, batch_losses)
-                if not np.isfinite(batch_losses[done - 1]):
+                # A finite loss can still come with an update that overflowed θ (float32): check θ too.
+                if not np.isfinite(batch_losses[done - 1]) or not k.all_finite(net._theta):
                     self._diverged(history, snapshot, epoch, batch_losses[done - 1], on_divergence)
                     break
                 logs = {"loss": self._epoch_loss(batch_losses, sw, perm, starts, unweighted),
@@ -178,6 +187,7 @@ class Trainer:
                     break
         finally:
             progress.close()
+            opt.lr = base_lr
         if early_stopping and best_theta is not None:
             net._theta[...] = best_theta
         return history
@@ -199,8 +209,10 @@ class Trainer:
         if not net._kernels.all_finite(net._theta):
             net._theta[...] = snapshot
         history.stopped = "diverged"
-        message = (f"training diverged in epoch {epoch + 1}: the loss became {bad_loss}; θ was left at its "
-                   "last finite values (try a smaller learning rate)")
+        what = (f"the loss or its gradient became {bad_loss}" if not np.isfinite(bad_loss)
+                else "an update overflowed θ")
+        message = (f"training diverged in epoch {epoch + 1}: {what}; θ was left at its last finite values "
+                   "(try a smaller learning rate)")
         if on_divergence == "raise":
             raise FloatingPointError(message)
         warnings.warn(message, RuntimeWarning, stacklevel=4)

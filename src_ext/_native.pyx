@@ -7,7 +7,7 @@ The kernel table and the workspace layout are documented in fastmlp/backends/num
 """
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
-from libc.math cimport exp, log, log1p, fabs, sqrt, pow, isfinite
+from libc.math cimport exp, log, log1p, fabs, sqrt, pow, isfinite, NAN
 from cython cimport floating
 cimport numpy as cnp
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -111,6 +111,8 @@ cdef double loss_forward_backward_k(int loss, const floating* Yhat, const floati
             total += sw[r]
     else:
         total = n
+    if total == 0.0:                           # a batch of zero-weight rows: loss 0, gradient 0
+        total = 1.0
     norm = 1.0 if loss == SSE else (total if loss == CROSS_ENTROPY else total * m)
     for r in range(n):
         w = sw[r] if sw != NULL else 1.0
@@ -303,10 +305,20 @@ cdef double train_step_k(floating* theta, const int64_t* sizes, const int64_t* a
                          int loss, const floating* X, const floating* Y, const floating* sw,
                          Py_ssize_t n, int opt, double* hyper, floating* state, floating* hbuf,
                          floating* dbuf, floating* grad) noexcept nogil:
-    """One optimizer step on (X, Y); returns the loss before it. A non-finite loss updates nothing."""
+    """One optimizer step on (X, Y); returns the loss before it. A non-finite loss or gradient updates
+    nothing (the return value is then that loss, or NaN when only the gradient overflowed)."""
     cdef double value = loss_and_grad_k(theta, sizes, acts, L, loss, X, Y, sw, n, hbuf, dbuf, grad)
-    if isfinite(value):
-        optimizer_update_k(theta, grad, sizes, L, opt, hyper, state)
+    cdef Py_ssize_t k, count = 0
+    cdef floating acc = 0
+    if not isfinite(value):
+        return value
+    for k in range(L):
+        count += sizes[k + 1] * sizes[k] + sizes[k + 1]
+    for k in range(count):
+        acc += grad[k] - grad[k]           # 0 for finite values, NaN otherwise: branch-free
+    if acc != 0:
+        return NAN
+    optimizer_update_k(theta, grad, sizes, L, opt, hyper, state)
     return value
 
 
@@ -484,11 +496,8 @@ cdef int _check_train(_Net net, int t, Py_ssize_t rows, cnp.ndarray hbuf, cnp.nd
     return _check(grad, t, net.n_params, "grad", True)
 
 
-def all_finite(cnp.ndarray a):
-    """True when no element of the float array `a` is NaN or ±Inf (any layout)."""
-    cdef int t = _typenum(a, "a")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
-        a = cnp.PyArray_GETCONTIGUOUS(a)
+cdef bint _finite(cnp.ndarray a) noexcept:
+    """No NaN or Inf in the C-contiguous float32/float64 array a."""
     cdef Py_ssize_t k, count = cnp.PyArray_SIZE(a)
     cdef const float* f
     cdef const double* d
@@ -496,7 +505,7 @@ def all_finite(cnp.ndarray a):
     cdef double dacc = 0
     # x - x is 0 for finite x and NaN otherwise; summing keeps the loop branch-free and vectorized.
     with nogil:
-        if t == cnp.NPY_FLOAT32:
+        if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32:
             f = <const float*>cnp.PyArray_DATA(a)
             for k in range(count):
                 facc += f[k] - f[k]
@@ -505,6 +514,28 @@ def all_finite(cnp.ndarray a):
             for k in range(count):
                 dacc += d[k] - d[k]
     return facc == 0 and dacc == 0
+
+
+def all_finite(cnp.ndarray a):
+    """True when no element of the float array `a` is NaN or ±Inf (any layout)."""
+    _typenum(a, "a")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        a = cnp.PyArray_GETCONTIGUOUS(a)
+    return _finite(a)
+
+
+def batch_ready(A, int typenum, Py_ssize_t columns):
+    """True when A is a C-contiguous 2-D ndarray of dtype number `typenum` (float32 or float64) with
+    `columns` columns, at least one row, and no NaN or Inf: the case the Python boundary can pass on
+    untouched. False means 'take the slow path', which converts or names the problem."""
+    if type(A) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>A
+    if ((typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(a) != typenum
+            or cnp.PyArray_NDIM(a) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or a.shape[1] != columns or a.shape[0] < 1):
+        return False
+    return _finite(a)
 
 
 cdef void _run_dense_forward(floating kind, cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, int act,
@@ -850,3 +881,4 @@ def train_epoch(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, long los
                           dbuf, grad, xbuf, ybuf, wbuf, batch_losses)
     return _run_epoch(<double>0, net, theta, loss, X, Y, sw, perm, batch_size, opt, hyper, state, hbuf,
                       dbuf, grad, xbuf, ybuf, wbuf, batch_losses)
+

@@ -32,8 +32,9 @@ Optimizers (opt, hyper, state): opt 0 is SGD (momentum when hyper[MOMENTUM] > 0,
 hyper[NESTEROV] is 1; state holds the velocity, (n_params,)), opt 1 is Adam (state holds m then v,
 (2 n_params,)). hyper is float64 [lr, momentum, nesterov, beta1, beta2, eps, l2, l1, t]; Adam increments
 t, the step count of its bias correction. L2 adds l2·W and L1 adds l1·sign(W) to the gradient of the
-weights (not the biases) inside the update. A step whose loss is NaN or ±Inf updates nothing, and
-train_epoch stops after that batch: it returns the number of batches done, the last one the bad one.
+weights (not the biases) inside the update. A step whose loss or gradient holds a NaN or ±Inf updates
+nothing and returns NaN when the loss itself was finite; train_epoch stops after such a batch: it returns
+the number of batches done, the last one the bad one.
 """
 from __future__ import annotations
 
@@ -181,10 +182,14 @@ def loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad):
 
 
 def train_step(theta, sizes, acts, loss, X, Y, sw, opt, hyper, state, hbuf, dbuf, grad):
-    """One optimizer step on (X, Y); returns the loss before it (no step when that loss is not finite)."""
+    """One optimizer step on (X, Y); returns the loss before it. A non-finite loss or gradient updates
+    nothing (and the return value is then NaN or the non-finite loss)."""
     value = loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad)
-    if np.isfinite(value):
-        optimizer_update(theta, grad, sizes, opt, hyper, state)
+    if not np.isfinite(value):
+        return value
+    if not all_finite(grad):
+        return float("nan")
+    optimizer_update(theta, grad, sizes, opt, hyper, state)
     return value
 
 
