@@ -1,4 +1,4 @@
-"""The `fastmlp` command: `fastmlp demo` (also `python -m fastmlp demo`)."""
+"""The `fastmlp` command: `fastmlp demo` and `fastmlp playground` (also `python -m fastmlp ...`)."""
 from __future__ import annotations
 
 import argparse
@@ -42,7 +42,15 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default=None, choices=["cython", "numba", "numpy"])
+    from .playground.cli import add_arguments as playground_arguments
+    from .playground.cli import run as playground
+
+    pg = sub.add_parser("playground", help="the Neural Network Playground in the browser, trained live "
+                                           "(or --headless: train and write a PNG)")
+    playground_arguments(pg)
     args = parser.parse_args(argv)
+    if args.command == "playground":
+        return playground(args)
     return demo(args)
 
 

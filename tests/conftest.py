@@ -13,7 +13,7 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fastmlp.backends import get_backend, numpy_ref  # noqa: E402
@@ -45,8 +45,10 @@ _common = dict(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large],
 )
-# "fastmlp": the default, derandomized so that CI runs are reproducible; "thorough": more, random examples.
-settings.register_profile("fastmlp", max_examples=30, derandomize=True, **_common)
+# "fastmlp": the default, derandomized so that CI runs are reproducible; "random": as many examples, new
+# ones each run; "thorough": many more, random examples.
+settings.register_profile("fastmlp", max_examples=25, derandomize=True, **_common)
+settings.register_profile("random", max_examples=25, **_common)
 settings.register_profile("thorough", max_examples=300, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fastmlp"))
 
@@ -224,7 +226,6 @@ def draw_net(data, dtype, act, loss=0, min_layers=1, max_layers=4, rows=batch_si
         sw = uniform(rng, n, dtype, 0.1, 2.0) if weighted else no_weights(dtype)
         if not relu_safe or relu_margin(theta, sizes, acts, X) >= RELU_MARGIN[dtype]:
             return Net(sizes, acts, theta, X, Y, sw, dtype)
-    from hypothesis import assume
     assume(False)
 
 
@@ -233,11 +234,6 @@ def draw_net(data, dtype, act, loss=0, min_layers=1, max_layers=4, rows=batch_si
 def hyper(lr, momentum=0.0, nesterov=False, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0, l1=0.0, t=0):
     """The float64 hyperparameter vector [lr, momentum, nesterov, beta1, beta2, eps, l2, l1, t]."""
     return np.array([lr, momentum, 1.0 if nesterov else 0.0, beta1, beta2, eps, l2, l1, t], np.float64)
-
-
-def sgd(lr):
-    """(opt, hyper, state) of plain SGD: θ -= lr · ∂L/∂θ."""
-    return SGD_ID, hyper(lr), None
 
 
 def state_for(opt, hyp, size, dtype):
@@ -253,13 +249,12 @@ def no_weights(dtype):
 
 
 class Buffers:
-    """A Workspace for `rows` rows plus wbuf (the gathered sample weights of a minibatch)."""
+    """The buffers of a fastmlp.workspace.Workspace for `rows` rows, filled with NaN (see garbage)."""
 
     def __init__(self, sizes, rows, dtype, fill_nan=True):
         ws = Workspace(sizes, rows, dtype)
         self.hbuf, self.dbuf, self.grad, self.xbuf, self.ybuf = ws.hbuf, ws.dbuf, ws.grad, ws.xbuf, ws.ybuf
-        wbuf = getattr(ws, "wbuf", None)
-        self.wbuf = wbuf if wbuf is not None and wbuf.size >= rows else np.empty(rows, dtype)
+        self.wbuf = ws.wbuf
         if fill_nan:
             for a in (self.hbuf, self.dbuf, self.grad, self.xbuf, self.ybuf, self.wbuf):
                 garbage(a)

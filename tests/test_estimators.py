@@ -475,7 +475,7 @@ def test_estimators_do_not_import_sklearn():
     assert result.returncode == 0, result.stderr
 
 
-# ---- backends (last: numba is expected to fail until its kernels catch up with the new API) ---------------
+# ---- backends -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_parameter_is_respected(backend):

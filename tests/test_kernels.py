@@ -15,13 +15,16 @@ from hypothesis import strategies as st
 
 from conftest import (ACT_IDS, ADAM_ID, ALL_LOSS_IDS, ALL_LOSS_NAMES, LOSS_IDS, RELU_MARGIN, RTOL, SGD_ID,
                       SOFTMAX, T, Buffers, as_acts, as_sizes, assert_close, batch_sizes, draw_net, garbage,
-                      hyper, magnitude, no_weights, normal, relu_margin, seeds, sgd, state_for, targets,
+                      hyper, magnitude, no_weights, normal, relu_margin, seeds, state_for, targets,
                       uniform, widths)
 from fastmlp import activations
 from fastmlp.backends import numpy_ref
 from fastmlp.workspace import n_params, predict_work
 
-NETWORK = settings(max_examples=20)  # whole-network kernels: fewer, bigger examples
+# Whole-network kernels: fewer, bigger examples; whole epochs (many steps each): fewer still. Scaled with
+# the loaded hypothesis profile (HYPOTHESIS_PROFILE=thorough runs twelve times as many).
+NETWORK = settings(max_examples=max(1, settings().max_examples * 4 // 5))
+EPOCH = settings(max_examples=max(1, settings().max_examples // 2))
 LOSS_IDS_NAMES = dict(ids=["sse", "mse"])
 
 
@@ -474,7 +477,7 @@ def _check_epoch(kernels, data, net, loss, perm, batch_size):
 @pytest.mark.parametrize("perm_kind", ["empty", "random"])
 @pytest.mark.parametrize("loss", LOSS_IDS, **LOSS_IDS_NAMES)
 @pytest.mark.parametrize("act", ACT_IDS)
-@NETWORK
+@EPOCH
 @given(data=st.data())
 def test_train_epoch(kernels, dtype, act, loss, perm_kind, data):
     net = draw_net(data, dtype, act, loss, max_layers=3, rows=st.integers(1, 17))
@@ -486,7 +489,7 @@ def test_train_epoch(kernels, dtype, act, loss, perm_kind, data):
 
 @pytest.mark.parametrize("loss", LOSS_IDS, **LOSS_IDS_NAMES)
 @pytest.mark.parametrize("act", ACT_IDS)
-@NETWORK
+@EPOCH
 @given(data=st.data())
 def test_train_epoch_partial_last_batch(kernels, dtype, act, loss, data):
     batch_size = data.draw(st.integers(2, 6), label="batch_size")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import ACT_NAMES, BACKENDS, RTOL, assert_close, magnitude
+from conftest import ACT_NAMES, RTOL, assert_close, magnitude
 from fastmlp import MLP
 from fastmlp.init import initial_theta
 from fastmlp.workspace import n_params
