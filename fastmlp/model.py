@@ -68,6 +68,7 @@ class MLP:
         self._theta = initial_theta(self.layer_sizes, self._rng, init).astype(self.dtype)
         self._workspaces = {}
         self._predict_work = None
+        self._fast_predict = getattr(self._kernels, "predict_ready", None)
         self._no_weights = np.empty(0, self.dtype)
         self._sgd = optim.SGD(lr=0.01)
         self.optimizer_ = None
@@ -176,6 +177,12 @@ class MLP:
     def predict(self, X, out=None) -> np.ndarray:
         """ŷ for X: (batch, n_in) -> (batch, n_out); probabilities for softmax / sigmoid outputs.
         `out`, if given, receives ŷ (no allocation)."""
+        if self._fast_predict is not None and self._predict_work is not None:
+            # the common case (a ready float array, a matching or absent out) in one native call
+            done = self._fast_predict(self._theta, self._sizes, self._acts, X, out, self._predict_work,
+                                      PREDICT_CHUNK)
+            if done is not None:
+                return done
         X = self._x(X)
         shape = (X.shape[0], self.layer_sizes[-1])
         if out is None:
