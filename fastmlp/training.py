@@ -92,8 +92,9 @@ class Trainer:
         net = self.net
         if net._warned_scale or X.shape[0] < 2:
             return
-        mean = np.abs(X.mean(0, dtype=np.float64)).max()
-        std = X.std(0, dtype=np.float64)
+        sample = X[::max(1, X.shape[0] // 2048)]  # a heuristic: ~2048 rows decide, not a pass per fit
+        mean = np.abs(sample.mean(0, dtype=np.float64)).max()
+        std = sample.std(0, dtype=np.float64)
         varying = std[std > 0]
         if mean > 100 or (varying.size and (varying.max() > 100 or varying.min() < 1e-3)):
             net._warned_scale = True

@@ -19,6 +19,8 @@ cdef extern from "fastmlp_act.h" nogil:
     void fm_bias_act_d(int act, double* Z, const double* b, Py_ssize_t rows, Py_ssize_t cols)
     void fm_act_backward_f(int act, const float* H, const float* dH, float* dZ, Py_ssize_t n)
     void fm_act_backward_d(int act, const double* H, const double* dH, double* dZ, Py_ssize_t n)
+    bint fm_all_finite_f(const float* a, Py_ssize_t n)
+    bint fm_all_finite_d(const double* a, Py_ssize_t n)
 
 # Ids and layouts shared with fastmlp/activations.py, fastmlp/losses.py and the kernel table.
 cdef enum:
@@ -174,29 +176,41 @@ cdef void sgd_update_k(floating* theta, const floating* grad, floating lr, Py_ss
 cdef void _update_segment(floating* theta, const floating* grad, floating* s1, floating* s2,
                           Py_ssize_t count, int opt, const double* hyper, double bc1, double bc2,
                           bint regularize) noexcept nogil:
-    # One pass over a weight or bias segment; momentum and Adam state live at the same offsets.
+    # One pass over a weight or bias segment; momentum and Adam state live at the same offsets. Each
+    # case is its own loop, with no branch inside, so that it vectorizes.
     cdef Py_ssize_t k
     cdef floating lr = <floating>hyper[LR], mu = <floating>hyper[MOMENTUM]
     cdef floating b1 = <floating>hyper[BETA1], b2 = <floating>hyper[BETA2], eps = <floating>hyper[EPS]
-    cdef floating l2 = <floating>hyper[L2], l1 = <floating>hyper[L1]
+    cdef floating l2 = <floating>hyper[L2] if regularize else 0, l1 = <floating>hyper[L1] if regularize else 0
     cdef floating a1 = <floating>(hyper[LR] / bc1), c2 = <floating>(1.0 / bc2)
-    cdef bint nesterov = hyper[NESTEROV] != 0
     cdef floating g, t, v
-    for k in range(count):
-        g = grad[k]
-        if regularize:
+    if opt == ADAM:
+        for k in range(count):
             t = theta[k]
-            g = g + l2 * t + l1 * ((t > 0) - (t < 0))
-        if opt == ADAM:
+            g = grad[k] + l2 * t + l1 * ((t > 0) - (t < 0))
             s1[k] = b1 * s1[k] + (1 - b1) * g
             s2[k] = b2 * s2[k] + (1 - b2) * g * g
-            theta[k] -= a1 * s1[k] / (sqrt(s2[k] * c2) + eps)
-        elif mu > 0:
+            theta[k] = t - a1 * s1[k] / (sqrt(s2[k] * c2) + eps)
+    elif mu > 0 and hyper[NESTEROV] != 0:
+        for k in range(count):
+            t = theta[k]
+            g = grad[k] + l2 * t + l1 * ((t > 0) - (t < 0))
             v = mu * s1[k] + g
             s1[k] = v
-            theta[k] -= lr * (g + mu * v if nesterov else v)
-        else:
-            theta[k] -= lr * g
+            theta[k] = t - lr * (g + mu * v)
+    elif mu > 0:
+        for k in range(count):
+            t = theta[k]
+            g = grad[k] + l2 * t + l1 * ((t > 0) - (t < 0))
+            v = mu * s1[k] + g
+            s1[k] = v
+            theta[k] = t - lr * v
+    elif regularize:
+        for k in range(count):
+            t = theta[k]
+            theta[k] = t - lr * (grad[k] + l2 * t + l1 * ((t > 0) - (t < 0)))
+    else:
+        sgd_update_k(theta, grad, lr, count)
 
 
 cdef void optimizer_update_k(floating* theta, const floating* grad, const int64_t* sizes, Py_ssize_t L,
@@ -317,14 +331,11 @@ cdef double train_step_k(floating* theta, const int64_t* sizes, const int64_t* a
     nothing (the return value is then that loss, or NaN when only the gradient overflowed)."""
     cdef double value = loss_and_grad_k(theta, sizes, acts, L, loss, X, Y, sw, n, hbuf, dbuf, grad)
     cdef Py_ssize_t k, count = 0
-    cdef floating acc = 0
     if not isfinite(value):
         return value
     for k in range(L):
         count += sizes[k + 1] * sizes[k] + sizes[k + 1]
-    for k in range(count):
-        acc += grad[k] - grad[k]           # 0 for finite values, NaN otherwise: branch-free
-    if acc != 0:
+    if not _all_finite_k(grad, count):
         return NAN
     optimizer_update_k(theta, grad, sizes, L, opt, hyper, state)
     return value
@@ -504,24 +515,23 @@ cdef int _check_train(_Net net, int t, Py_ssize_t rows, cnp.ndarray hbuf, cnp.nd
     return _check(grad, t, net.n_params, "grad", True)
 
 
+cdef inline bint _all_finite_k(const floating* a, Py_ssize_t count) noexcept nogil:
+    if floating is float:
+        return fm_all_finite_f(a, count)
+    else:
+        return fm_all_finite_d(a, count)
+
+
 cdef bint _finite(cnp.ndarray a) noexcept:
     """No NaN or Inf in the C-contiguous float32/float64 array a."""
-    cdef Py_ssize_t k, count = cnp.PyArray_SIZE(a)
-    cdef const float* f
-    cdef const double* d
-    cdef float facc = 0
-    cdef double dacc = 0
-    # x - x is 0 for finite x and NaN otherwise; summing keeps the loop branch-free and vectorized.
+    cdef Py_ssize_t count = cnp.PyArray_SIZE(a)
+    cdef bint ok
     with nogil:
         if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32:
-            f = <const float*>cnp.PyArray_DATA(a)
-            for k in range(count):
-                facc += f[k] - f[k]
+            ok = fm_all_finite_f(<const float*>cnp.PyArray_DATA(a), count)
         else:
-            d = <const double*>cnp.PyArray_DATA(a)
-            for k in range(count):
-                dacc += d[k] - d[k]
-    return facc == 0 and dacc == 0
+            ok = fm_all_finite_d(<const double*>cnp.PyArray_DATA(a), count)
+    return ok
 
 
 def all_finite(cnp.ndarray a):

@@ -258,4 +258,30 @@ static inline float fm_dact_f(int act, float h)
 FM_DEFINE_LOOPS(double, d)
 FM_DEFINE_LOOPS(float, f)
 
+/* ---- finiteness -------------------------------------------------------------------------------- */
+/* 1 when no element is NaN or ±Inf. An all-ones exponent marks both; testing it on the bits is an
+ * integer OR-reduction, which vectorizes (a floating-point reduction would not, without -ffast-math). */
+
+FM_CLONES static int fm_all_finite_f(const float *a, ptrdiff_t n)
+{
+    uint32_t bad = 0;
+    for (ptrdiff_t k = 0; k < n; k++) {
+        uint32_t u;
+        memcpy(&u, a + k, 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
+FM_CLONES static int fm_all_finite_d(const double *a, ptrdiff_t n)
+{
+    uint64_t bad = 0;
+    for (ptrdiff_t k = 0; k < n; k++) {
+        uint64_t u;
+        memcpy(&u, a + k, 8);
+        bad |= (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+    }
+    return !bad;
+}
+
 #endif

@@ -167,6 +167,24 @@ def pre_activations(theta, sizes, acts, X):
     return out
 
 
+def term_scales(theta, sizes, acts, X):
+    """Per layer, the largest Σ_i |h_i w_ji| + |b_j| (float64, reference activations): the magnitude of
+    the terms a layer's pre-activation sums. A dot product's rounding error scales with it, not with
+    the (possibly cancelled) result, so it sets the absolute tolerance of a layer's output (every
+    activation here is 1-Lipschitz)."""
+    theta = np.asarray(theta, np.float64)
+    H = np.asarray(X, np.float64)
+    out, off = [], 0
+    for (n_in, n_out), act in zip(zip(sizes[:-1], sizes[1:]), acts):
+        W = theta[off:off + n_out * n_in].reshape(n_out, n_in)
+        off += n_out * n_in
+        b = theta[off:off + n_out]
+        off += n_out
+        out.append(magnitude(np.abs(H) @ np.abs(W).T + np.abs(b)))
+        H = np.asarray(numpy_ref.activations.apply(int(act), H @ W.T + b))
+    return out
+
+
 def relu_margin(theta, sizes, acts, X):
     """min |z| / max |z| over the relu layers' pre-activations (inf without relu layers).
 
@@ -221,12 +239,34 @@ def draw_net(data, dtype, act, loss=0, min_layers=1, max_layers=4, rows=batch_si
     rng = np.random.default_rng(data.draw(seeds, label="seed"))
     for _ in range(30):
         theta = random_theta(rng, sizes, dtype)
-        X = uniform(rng, (n, sizes[0]), dtype, -2.0, 2.0)
-        Y = targets(rng, loss, (n, sizes[-1]), dtype)
+        spread = 2.0 * min(1.0, 2.0 / np.sqrt(sizes[0]))  # wide inputs: rows of moderate norm
+        X = uniform(rng, (n, sizes[0]), dtype, -spread, spread)
         sw = uniform(rng, n, dtype, 0.1, 2.0) if weighted else no_weights(dtype)
         if not relu_safe or relu_margin(theta, sizes, acts, X) >= RELU_MARGIN[dtype]:
+            Y = targets_apart(rng, loss, theta, sizes, acts, X, dtype)
             return Net(sizes, acts, theta, X, Y, sw, dtype)
     assume(False)
+
+
+def targets_apart(rng, loss, theta, sizes, acts, X, dtype):
+    """Y valid for `loss` whose every ∂L/∂ŷ component is clear of 0 (and of huber's and mae's switches).
+
+    ∂L/∂ŷ ∝ ŷ - y (σ(z) - y, softmax(z) - y for the logit losses): where ŷ ≈ y that difference cancels,
+    and two correct float32 backends whose ŷ differ by rounding give gradients that differ relatively
+    by much more than float32's epsilon. Targets drawn apart from the network's output avoid that.
+    """
+    z = np.asarray(X, np.float64)
+    for Z, act in zip(pre_activations(theta, sizes, acts, X), acts):
+        z = Z if act == 0 else np.asarray(numpy_ref.activations.apply(int(act), Z))
+    n, m = z.shape
+    if loss == 4:  # one-hot rows; softmax(z) - onehot is then bounded away from 0 unless the net is sure
+        return np.ascontiguousarray(np.eye(m)[rng.integers(0, m, n)].astype(dtype))
+    if loss == 5:  # y = σ(z) ∓ (0.15 .. 0.45), towards the middle of [0, 1]
+        p = 1 / (1 + np.exp(-z))
+        gap = rng.uniform(0.15, 0.45, p.shape)
+        return np.ascontiguousarray(np.clip(np.where(p > 0.5, p - gap, p + gap), 0, 1).astype(dtype))
+    gap = np.where(rng.random(z.shape) < 0.5, rng.uniform(0.2, 0.8, z.shape), rng.uniform(1.2, 2.0, z.shape))
+    return np.ascontiguousarray((z + np.where(rng.random(z.shape) < 0.5, -gap, gap)).astype(dtype))
 
 
 # ---- kernel arguments of the training kernels --------------------------------------------------------------

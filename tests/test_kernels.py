@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from conftest import (ACT_IDS, ADAM_ID, ALL_LOSS_IDS, ALL_LOSS_NAMES, LOSS_IDS, RELU_MARGIN, RTOL, SGD_ID,
                       SOFTMAX, T, Buffers, as_acts, as_sizes, assert_close, batch_sizes, draw_net, garbage,
-                      hyper, magnitude, no_weights, normal, relu_margin, seeds, state_for, targets,
+                      hyper, magnitude, no_weights, normal, relu_margin, seeds, state_for, targets, term_scales,
                       uniform, widths)
 from fastmlp import activations
 from fastmlp.backends import numpy_ref
@@ -32,9 +32,20 @@ def _rng(data):
     return np.random.default_rng(data.draw(seeds, label="seed"))
 
 
-def _lr(loss, rows, n_out):
-    """A step size that keeps every drawn network stable (sse gradients grow with the batch)."""
-    return 0.05 / (rows * n_out) if loss == 0 else 0.05
+def _optimizer(data, loss, rows, sizes, dtype):
+    """(opt, hyper, state) drawn from OPTIMIZERS, with a step size well inside the stable range of every
+    drawn network: sse gradients grow with the batch and the outputs, every gradient with the layers'
+    widths, and momentum multiplies the step by up to 1 / (1 - μ). (Near the edge of stability, training
+    amplifies rounding, and two correct float32 backends drift apart.)"""
+    name = data.draw(st.sampled_from(list(OPTIMIZERS)), label="optimizer")
+    opt, kw = OPTIMIZERS[name]
+    width = max(1.0, max(sizes[:-1]) / 10)
+    if opt == SGD_ID:
+        lr = (0.05 / (rows * sizes[-1]) if loss == 0 else 0.05) / width * (1 - kw.get("momentum", 0.0))
+    else:
+        lr = 1e-3 / width
+    hyp = hyper(lr, **kw)
+    return opt, hyp, state_for(opt, hyp, n_params(sizes), dtype)
 
 
 def _frozen(*arrays):
@@ -95,7 +106,8 @@ def test_dense_forward(kernels, dtype, act, data):
     expected = np.empty_like(H)
     numpy_ref.dense_forward(X, W, b, act, expected)
     assert np.isfinite(H).all()
-    assert_close(H, expected, dtype, what="H")
+    terms = magnitude(np.abs(X.astype(np.float64)) @ np.abs(W.astype(np.float64)).T + np.abs(b))
+    assert_close(H, expected, dtype, scale=max(magnitude(expected), terms), what="H")
     if act == SOFTMAX:
         np.testing.assert_allclose(H.sum(axis=1), 1, rtol=RTOL[dtype] * 10)
     _assert_unchanged(inputs, copies)
@@ -272,10 +284,11 @@ def test_forward(kernels, dtype, act, data):
     expected = garbage(np.empty_like(buf.hbuf))
     numpy_ref.forward(net.theta, net.sizes, net.acts, net.X, expected)
     used = net.n * sum(net.sizes_t[1:])
+    scales = term_scales(net.theta, net.sizes_t, net.acts_t, net.X)
     for l, (H, E) in enumerate(zip(numpy_ref._outputs(buf.hbuf, net.sizes_t, net.n),
                                    numpy_ref._outputs(expected, net.sizes_t, net.n))):
         assert np.isfinite(H).all(), f"layer {l} output not written"
-        assert_close(H, E, dtype, what=f"H_{l + 1}")
+        assert_close(H, E, dtype, scale=max(magnitude(E), scales[l]), what=f"H_{l + 1}")
     assert np.isnan(buf.hbuf[used:]).all(), "forward wrote past its n · Σ sizes[1:] block of hbuf"
     _assert_unchanged((net.theta, net.X), copies)
 
@@ -293,7 +306,8 @@ def test_predict(kernels, dtype, act, data):
     expected = np.empty_like(out)
     numpy_ref.predict(net.theta, net.sizes, net.acts, net.X, expected, None, chunk)
     assert np.isfinite(out).all()
-    assert_close(out, expected, dtype, what="predict")
+    scale = max(magnitude(expected), term_scales(net.theta, net.sizes_t, net.acts_t, net.X)[-1])
+    assert_close(out, expected, dtype, scale=scale, what="predict")
     _assert_unchanged((net.theta, net.X), copies)
 
 
@@ -331,7 +345,9 @@ def _check_loss_and_grad(kernels, net, loss, extra):
                                        ref.hbuf, ref.dbuf, ref.grad)
     assert float(value) == pytest.approx(expected, rel=RTOL[dtype] * 10)
     assert np.isfinite(buf.grad).all(), "part of grad not written"
-    assert_close(buf.grad, ref.grad, dtype, what="grad")
+    # float32: g' is computed from h, and 1 - h² (h(1 - h)) cancels where tanh (sigmoid) saturates: an
+    # output layer at |z| ≈ 3 turns h's rounding into a relative error of ~1e-5 in every gradient component.
+    assert_close(buf.grad, ref.grad, dtype, factor=10 if dtype == np.float32 else 1, what="grad")
     if dtype == np.float64:  # layer by layer, each on its own scale
         for l, ((dW, db), (eW, eb)) in enumerate(zip(numpy_ref._layers(buf.grad, net.sizes_t),
                                                      numpy_ref._layers(ref.grad, net.sizes_t))):
@@ -371,21 +387,13 @@ def test_loss_and_grad_every_loss(kernels, dtype, loss, data):
     _check_loss_and_grad(kernels, net, loss, extra=0)
 
 
-def _optimizer(data, loss, rows, n_out, size, dtype):
-    name = data.draw(st.sampled_from(list(OPTIMIZERS)), label="optimizer")
-    opt, kw = OPTIMIZERS[name]
-    lr = _lr(loss, rows, n_out) if opt == SGD_ID else 1e-3
-    hyp = hyper(lr, **kw)
-    return opt, hyp, state_for(opt, hyp, size, dtype)
-
-
 @pytest.mark.parametrize("loss", LOSS_IDS, **LOSS_IDS_NAMES)
 @pytest.mark.parametrize("act", ACT_IDS)
 @NETWORK
 @given(data=st.data())
 def test_train_step(kernels, dtype, act, loss, data):
     net = draw_net(data, dtype, act, loss)
-    opt, hyp, state = _optimizer(data, loss, net.n, net.sizes_t[-1], net.theta.size, dtype)
+    opt, hyp, state = _optimizer(data, loss, net.n, net.sizes_t, dtype)
     buf = Buffers(net.sizes_t, net.n, dtype)
     theta, h, s = net.theta.copy(), hyp.copy(), state.copy()
     copies = _frozen(net.X, net.Y, net.sw)
@@ -446,7 +454,7 @@ def _epoch_is_relu_safe(net, loss, order, batch_size, opt, hyp, state):
 
 def _check_epoch(kernels, data, net, loss, perm, batch_size):
     dtype = net.dtype
-    opt, hyp, state = _optimizer(data, loss, batch_size, net.sizes_t[-1], net.theta.size, dtype)
+    opt, hyp, state = _optimizer(data, loss, batch_size, net.sizes_t, dtype)
     n_batches = -(-net.n // batch_size)
     # Many small SGD steps amplify rounding differences (BLAS summation order): keep the whole epoch's
     # travel comparable to one step's, so the comparison stays tight.
