@@ -92,7 +92,7 @@ class Trainer:
         net = self.net
         if net._warned_scale or X.shape[0] < 2:
             return
-        sample = X[::max(1, X.shape[0] // 2048)]  # a heuristic: ~2048 rows decide, not a pass per fit
+        sample = X[::max(1, X.shape[0] // 256)]  # a heuristic: ~256 rows decide, not a pass per fit
         mean = np.abs(sample.mean(0, dtype=np.float64)).max()
         std = sample.std(0, dtype=np.float64)
         varying = std[std > 0]
