@@ -153,14 +153,9 @@ def assert_close(actual, expected, dtype, scale=None, factor=1.0, what=""):
 
 def pre_activations(theta, sizes, acts, X):
     """[Z_1, ..., Z_L] computed in float64 from (the exact values of) theta and X."""
-    theta = np.asarray(theta, np.float64)
     H = np.asarray(X, np.float64)
-    out, off = [], 0
-    for (n_in, n_out), act in zip(zip(sizes[:-1], sizes[1:]), acts):
-        W = theta[off:off + n_out * n_in].reshape(n_out, n_in)
-        off += n_out * n_in
-        b = theta[off:off + n_out]
-        off += n_out
+    out = []
+    for (W, b), act in zip(numpy_ref._layers(np.asarray(theta, np.float64), sizes), acts):
         Z = H @ W.T + b
         out.append(Z)
         H = np.asarray(numpy_ref.activations.apply(int(act), Z))
@@ -172,14 +167,9 @@ def term_scales(theta, sizes, acts, X):
     the terms a layer's pre-activation sums. A dot product's rounding error scales with it, not with
     the (possibly cancelled) result, so it sets the absolute tolerance of a layer's output (every
     activation here is 1-Lipschitz)."""
-    theta = np.asarray(theta, np.float64)
     H = np.asarray(X, np.float64)
-    out, off = [], 0
-    for (n_in, n_out), act in zip(zip(sizes[:-1], sizes[1:]), acts):
-        W = theta[off:off + n_out * n_in].reshape(n_out, n_in)
-        off += n_out * n_in
-        b = theta[off:off + n_out]
-        off += n_out
+    out = []
+    for (W, b), act in zip(numpy_ref._layers(np.asarray(theta, np.float64), sizes), acts):
         out.append(magnitude(np.abs(H) @ np.abs(W).T + np.abs(b)))
         H = np.asarray(numpy_ref.activations.apply(int(act), H @ W.T + b))
     return out
