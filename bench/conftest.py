@@ -9,7 +9,7 @@ Every benchmark is parametrized over the backends (cython, numba, numpy) and gro
 with the NumPy reference: pytest-benchmark's table shows each statistic's ratio to the group's fastest
 in parentheses. Before timing, each backend's result is compared with the reference's on the same input
 (a wrong answer fails the test: it is not a result). A backend that cannot load, or whose module does not
-yet implement the kernel table's signature for that kernel, is skipped with the reason (`-rs` lists them).
+yet implement the kernel table's signature for that kernel, fails with the reason.
 
 BLAS threads are pinned with threadpoolctl for the whole session. fastmlp._native (scipy's OpenBLAS) and
 the numba backend are imported BEFORE the limit is set, and the session aborts unless numpy's and scipy's
@@ -106,16 +106,16 @@ def quick(pytestconfig) -> bool:
 # ---- backends ----------------------------------------------------------------------------------------------
 
 def kernels_of(backend, needed):
-    """The kernel table module of `backend`; skips when it cannot load or when one of the `needed` kernels
-    does not follow the table's signature (a backend mid-rewrite)."""
+    """The kernel table module of `backend`; fails (a benchmark of a missing backend proves nothing) when it
+    cannot load or when one of the `needed` kernels does not follow the table's signature."""
     from fastmlp.backends import get_backend
     try:
         _, module = get_backend(backend)
     except ImportError as exc:
-        pytest.skip(f"{backend} backend not available: {exc}")
+        pytest.fail(f"{backend} backend not available: {exc}")
     problems = kernel_table_problems(module, needed)
     if problems:
-        pytest.skip(f"{backend} backend does not implement the kernel table: "
+        pytest.fail(f"{backend} backend does not implement the kernel table: "
                     + "; ".join(f"{k}: {v}" for k, v in problems.items()))
     return module
 

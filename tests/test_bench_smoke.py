@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300  # generous: the machine may be busy, and numba compiles its kernels on a cold cache
 
-pytest.importorskip("threadpoolctl")
+import threadpoolctl  # noqa: E402,F401  (the test extra installs it; the benchmarks pin threads with it)
 
 
 def _env(**extra):
