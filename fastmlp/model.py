@@ -1,6 +1,7 @@
 """MLP: ŷ = g_L(W_L g(W_{L-1} … g(W_0 x + b_0) …) + b_L), its parameters in one flat θ."""
 from __future__ import annotations
 
+import math
 import numbers
 import time
 import warnings
@@ -69,8 +70,11 @@ class MLP:
         self._workspaces = {}
         self._predict_work = None
         self._fast_predict = getattr(self._kernels, "predict_ready", None)
+        self._batch_ready = getattr(self._kernels, "batch_ready", None)
+        self._dtype_num = self.dtype.num
         self._no_weights = np.empty(0, self.dtype)
         self._sgd = optim.SGD(lr=0.01)
+        self._sgd_lr = 0.01
         self.optimizer_ = None
         self.history_ = None
         self.epochs_done_ = 0
@@ -135,6 +139,11 @@ class MLP:
         return as_batch(X, name, self.layer_sizes[0], self.dtype, self._kernels)
 
     def _xy(self, X, Y, names=("X", "Y")):
+        ready = self._batch_ready
+        if (ready is not None and ready(X, self._dtype_num, self.layer_sizes[0])
+                and ready(Y, self._dtype_num, self.layer_sizes[-1]) and X.shape[0] == Y.shape[0]
+                and self._loss not in losses.LOGIT_LOSSES):
+            return X, Y  # the common case: both ready arrays of the model's dtype
         X = self._x(X, names[0])
         Y = as_batch(Y, names[1], self.layer_sizes[-1], self.dtype, self._kernels, allow_1d=True)
         same_rows(X, Y, names)
@@ -212,19 +221,24 @@ class MLP:
         """One update of θ on this batch in one native call: plain gradient descent θ -= lr ∂L/∂θ, or a
         step of `optimizer` (a fastmlp.optim.Optimizer, whose own lr then applies). Returns the loss
         before the step. A NaN or Inf loss raises FloatingPointError and leaves θ unchanged."""
+        # Per-call overhead matters here (a playground step is a few µs): plain SGD keeps its lr as a
+        # Python float and has no state to bind.
         if optimizer is None:
-            if lr != self._sgd.hyper[0]:
+            if lr != self._sgd_lr:
                 self._sgd.lr = lr
+                self._sgd_lr = lr
             optimizer = self._sgd
-        elif not isinstance(optimizer, optim.Optimizer):
+            state = self._no_weights
+        elif isinstance(optimizer, optim.Optimizer):
+            state = optimizer.bind(self.n_params, self.dtype)
+        else:
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, got {type(optimizer).__name__}")
         X, Y = self._xy(X, Y)
         sw = self._sample_weight(sample_weight, X.shape[0])
         ws = self._workspace(X.shape[0])
-        state = optimizer.bind(self.n_params, self.dtype)
         value = self._kernels.train_step(self._theta, self._sizes, self._train_acts, self._loss, X, Y, sw,
                                          optimizer.opt_id, optimizer.hyper, state, ws.hbuf, ws.dbuf, ws.grad)
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             raise FloatingPointError(f"the loss or its gradient is {value} on this batch; θ was left unchanged")
         if not self._kernels.all_finite(self._theta):
             raise FloatingPointError("the update overflowed: θ now holds NaN or Inf (the learning rate is far "

@@ -204,10 +204,20 @@ static inline float fm_dact_f(int act, float h)
 /* One loop per activation so that the switch sits outside the vectorized loop (the constant `act`
  * selects a case after inlining). */
 
+/* Narrow rows (a playground's 8 units) are shorter than one AVX-512 vector, so a per-row loop would run
+ * the activation scalar: there the bias goes in first and the activation runs over the block flat. */
 #define FM_BIAS_ACT_LOOP(T, SUFFIX, ACT)                                                   \
-    for (ptrdiff_t i = 0; i < rows; i++) {                                                 \
-        T *z = Z + i * cols;                                                               \
-        for (ptrdiff_t j = 0; j < cols; j++) z[j] = fm_act_##SUFFIX(ACT, z[j] + b[j]);     \
+    if (ACT > 1 && cols < 32) {                                                            \
+        for (ptrdiff_t i = 0; i < rows; i++) {                                             \
+            T *z = Z + i * cols;                                                           \
+            for (ptrdiff_t j = 0; j < cols; j++) z[j] += b[j];                             \
+        }                                                                                  \
+        for (ptrdiff_t k = 0; k < rows * cols; k++) Z[k] = fm_act_##SUFFIX(ACT, Z[k]);     \
+    } else {                                                                               \
+        for (ptrdiff_t i = 0; i < rows; i++) {                                             \
+            T *z = Z + i * cols;                                                           \
+            for (ptrdiff_t j = 0; j < cols; j++) z[j] = fm_act_##SUFFIX(ACT, z[j] + b[j]); \
+        }                                                                                  \
     }
 
 #define FM_DACT_LOOP(T, SUFFIX, ACT) \

@@ -113,6 +113,25 @@ def test_dense_forward(kernels, dtype, act, data):
     _assert_unchanged(inputs, copies)
 
 
+# The Cython backend multiplies layers of at most 4096 weights through a transposed copy, a (1, n_in) layer
+# without one, and applies activations to rows narrower than 32 after the bias, as a flat block: each side
+# of each boundary, with batches of 1, 2 and more rows.
+@pytest.mark.parametrize("n_out, n_in", [(64, 64), (64, 65), (1, 5000), (2, 2048), (2, 2049), (31, 3), (32, 3)])
+@pytest.mark.parametrize("n", [1, 2, 33])
+@pytest.mark.parametrize("act", ACT_IDS + [SOFTMAX])
+def test_dense_forward_path_boundaries(kernels, dtype, act, n, n_out, n_in):
+    rng = np.random.default_rng(n * 1000 + n_out + n_in)
+    X = uniform(rng, (n, n_in), dtype, -3, 3)
+    W = normal(rng, (n_out, n_in), dtype, scale=1 / np.sqrt(n_in))
+    b = normal(rng, (n_out,), dtype)
+    H = garbage(np.empty((n, n_out), dtype))
+    kernels.dense_forward(X, W, b, act, H)
+    expected = np.empty_like(H)
+    numpy_ref.dense_forward(X, W, b, act, expected)
+    terms = magnitude(np.abs(X.astype(np.float64)) @ np.abs(W.astype(np.float64)).T + np.abs(b))
+    assert_close(H, expected, dtype, scale=max(magnitude(expected), terms), what="H")
+
+
 @pytest.mark.parametrize("inplace", [False, True], ids=["dZ", "dZ_is_dH"])
 @pytest.mark.parametrize("act", ACT_IDS)
 @given(data=st.data())
