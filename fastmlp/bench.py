@@ -59,6 +59,7 @@ WORKLOADS = {w.name: w for w in (
 )}
 LATENCY_WORKLOADS = ("playground", "mnist")
 ENGINES = ("cython", "numba", "numpy", "torch", "sklearn", "sklearn-core")
+MATMULS = "matmuls alone"  # the step-floor reference row (not an engine)
 PREDICT_ROWS = 100_000
 # --quick proves the command works, it is no measurement: fewer rows, and no epoch on "wide" (its epoch
 # is 8 of the steps already timed).
@@ -256,6 +257,44 @@ def measure_gemm(dtype, timing):
             "median_s": med, "gflops": 2 * 2048 ** 3 / med / 1e9, "times_s": times["gemm"]}, fn
 
 
+def matmuls_of_step(workload, dtype):
+    """(call, how): a no-argument call doing one training step's matrix products and nothing else, and
+    what it runs. Forward H_{l+1} = H_l W_lᵀ; backward ∂W_l = ∂Z_lᵀ H_l, and ∂H_l = ∂Z_l W_l for all but
+    the input layer. With the extension: fastmlp._native.step_matmuls, the very BLAS calls (scipy's
+    OpenBLAS) of the Cython backend's step; else numpy.matmul into preallocated arrays. No engine doing
+    these products at this BLAS's rate beats it: it is the step's floor (bias, activations, loss and
+    update come on top)."""
+    rng = np.random.default_rng(3)
+    n, sizes = workload.batch, workload.sizes
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    try:
+        from . import _native
+    except ImportError:
+        _native = None
+    if _native is not None:
+        from .workspace import Workspace
+        ws = Workspace(sizes, n, dtype)
+        ws.dbuf[...] = rng.standard_normal(ws.dbuf.size)  # stands in for ∂L/∂Z: normal numbers, no NaN
+        theta = initial_theta(workload, dtype)
+        call = functools.partial(_native.step_matmuls, theta, np.array(sizes, np.int64), X, ws.hbuf, ws.dbuf,
+                                 ws.grad)
+        return call, "fastmlp._native.step_matmuls: the Cython backend's own BLAS calls (scipy's OpenBLAS)"
+    H = [X] + [np.empty((n, s), dtype) for s in sizes[1:]]
+    dZ = [rng.standard_normal((n, s)).astype(dtype) for s in sizes]  # dZ[l + 1]: ∂L/∂Z of layer l
+    W = [(rng.standard_normal((o, i)) / np.sqrt(i)).astype(dtype) for i, o in zip(sizes[:-1], sizes[1:])]
+    dW = [np.empty_like(w) for w in W]
+    dH = [np.empty_like(h) for h in H]
+
+    def call():
+        for l, w in enumerate(W):
+            np.matmul(H[l], w.T, out=H[l + 1])
+        for l in range(len(W) - 1, -1, -1):
+            np.matmul(dZ[l + 1].T, H[l], out=dW[l])
+            if l:
+                np.matmul(dZ[l + 1], W[l], out=dH[l])
+    return call, "numpy.matmul into preallocated arrays (numpy's OpenBLAS)"
+
+
 # ---- agreement ---------------------------------------------------------------------------------------------
 
 def _rel(a, b):
@@ -407,12 +446,16 @@ def run_workload(workload, engines, dtype, args, timing, gemm_fn, log):
                 calls[name] = engine.predict_call(engine.prepare(X[:1]))
             else:
                 calls[name] = engine.predict_call(engine.prepare(Xn))
-        if metric == "step" and workload.name == "wide" and gemm_fn is not None:
-            calls["gemm"] = gemm_fn  # the machine's gemm rate, in the same rounds
+        if metric == "step" and calls:
+            calls[MATMULS], floor_how = matmuls_of_step(workload, dtype)  # the step's floor, same rounds
+            if workload.name == "wide" and gemm_fn is not None:
+                calls["gemm"] = gemm_fn  # the machine's gemm rate, in the same rounds
         log(f"[{workload.name}] {metric}: timing {', '.join(names.get(n, n) for n in calls)}")
         times, reps, dropped = timing.run(calls)
         gemm_times = times.pop("gemm", None)
         reps.pop("gemm", None)
+        floor_times = times.pop(MATMULS, None)
+        reps.pop(MATMULS, None)
         flops = {"step": train_flops(workload.sizes, workload.batch),
                  "epoch": train_flops(workload.sizes, n_epoch),
                  "predict1": forward_flops(workload.sizes, 1),
@@ -427,6 +470,15 @@ def run_workload(workload, engines, dtype, args, timing, gemm_fn, log):
                     (flops / t) / (gemm_flops / g) for t, g in zip(times[n], gemm_times))
             rows[names[n]] = r
         entry = {"engines": rows, "flops": flops, "dropped": {names.get(n, n): why for n, why in dropped.items()}}
+        if floor_times:
+            entry["matmuls_alone"] = floor = {"median_s": statistics.median(floor_times), "times_s": floor_times,
+                                              "gflops": flops / statistics.median(floor_times) / 1e9,
+                                              "how": floor_how}
+            if base in times:
+                floor["ratio_to_base"] = statistics.median(f / b for f, b in zip(floor_times, times[base]))
+            for n, r in rows.items():  # the most any engine doing these matmuls could gain over this one
+                key = next(k for k, v in names.items() if v == n)
+                r["over_matmuls_alone"] = statistics.median(t / f for t, f in zip(times[key], floor_times))
         if metric == "epoch":
             entry["rows"] = n_epoch
         if metric == "predictN":
@@ -483,11 +535,19 @@ def table(report) -> str:
                     extra += f"{'  ' if extra else ''}{r['gflops']:.1f} GFLOP/s"
                     if "pct_of_gemm" in r:
                         extra += f" = {r['pct_of_gemm']:.0f}% of {gemm_name(w['dtype'])}"
+                if "over_matmuls_alone" in r:
+                    extra += f"{'  ' if extra else ''}{r['over_matmuls_alone']:.2f} × floor"
                 ratio = f"{r['ratio_to_base']:8.2f}" if "ratio_to_base" in r else f"{'-':>8}"
                 sp = f"{r['numpy_speedup']:8.2f}" if "numpy_speedup" in r else f"{'-':>8}"
                 lines.append(f"  {title:<22} {name:<15} {fmt_time(r['median_s']):>11} {ratio} {sp} "
                              f"{len(r['times_s']):>6}  {extra}")
                 title = ""
+            floor = m.get("matmuls_alone")
+            if floor:
+                ratio = f"{floor['ratio_to_base']:8.2f}" if "ratio_to_base" in floor else f"{'-':>8}"
+                lines.append(f"  {'':<22} {'(floor)':<15} {fmt_time(floor['median_s']):>11} {ratio} {'-':>8} "
+                             f"{len(floor['times_s']):>6}  the step's matmuls alone, "
+                             f"{floor['gflops']:.1f} GFLOP/s")
             for name, why in m["dropped"].items():
                 lines.append(f"  {title:<22} {name:<15} not timed: {why}")
                 title = ""
@@ -519,6 +579,11 @@ HOW = {
               "rotating the order. t/base = median over rounds of (engine's time / base's time in the same "
               "round); numpy/t = median of (NumPy reference's time / engine's time): the speedup over the "
               "reference.",
+    "floor": "(floor): one step's matrix products alone (H Wᵀ per layer, ∂Zᵀ H and ∂Z W: the Cython "
+             "backend's own BLAS calls through fastmlp._native.step_matmuls, or numpy.matmul without the "
+             "extension), timed in the same rounds as the steps; 'k × floor' is an engine's step "
+             "time over it (median of same-round ratios). No engine doing these products at this BLAS's rate "
+             "is faster than the floor, so an engine at k × floor can be beaten by at most k×.",
     "flops": "true matmul FLOPs: forward 2·n·Σ i·o, backward 2·n·Σ i·o (∂W) + 2·n·Σ i·o without the input "
              "layer (∂H_prev); gemm = numpy.matmul of two 2048×2048 matrices of the run's dtype, timed in the "
              "same rounds as the wide step.",
@@ -626,7 +691,7 @@ def main(argv=None) -> int:
         print(f"  WARNING: {problem}")
     print(table(report))
     print("\nHow measured:")
-    for key in ("agreement", "step", "epoch", "predict1", "predictN", "ratios", "flops"):
+    for key in ("agreement", "step", "epoch", "predict1", "predictN", "ratios", "floor", "flops"):
         print(f"  {key}: {HOW[key]}")
     print(f"\nagreement check: {'passed' if report['agreement_passed'] else 'FAILED'}; "
           f"{report['seconds']:.0f} s in all")

@@ -66,9 +66,9 @@ cdef inline void _gemm(char* ta, char* tb, int M, int N, int K, const floating* 
 
 # ---- layer kernels -------------------------------------------------------------------------------------
 
-cdef void dense_forward_k(const floating* X, const floating* W, const floating* b, int act, floating* H,
-                          Py_ssize_t n, Py_ssize_t i, Py_ssize_t o) noexcept nogil:
-    """H (n, o) = g(X (n, i) · Wᵀ (i, o) + b (o,)); bias and activation fused in one pass over H."""
+cdef void forward_product_k(const floating* X, const floating* W, floating* H, Py_ssize_t n, Py_ssize_t i,
+                            Py_ssize_t o) noexcept nogil:
+    """H (n, o) = X (n, i) · Wᵀ (i, o), by the BLAS call that is fastest for the shape."""
     cdef int M = <int>i, N = <int>o, inc = 1
     cdef floating one = 1, zero = 0
     cdef floating wt[SMALL_LAYER]
@@ -89,6 +89,12 @@ cdef void dense_forward_k(const floating* X, const floating* W, const floating* 
         _gemm(b"N", b"N", <int>o, <int>n, <int>i, wt, <int>o, X, <int>i, <floating>0, H, <int>o)
     else:
         _gemm(b"T", b"N", <int>o, <int>n, <int>i, W, <int>i, X, <int>i, <floating>0, H, <int>o)
+
+
+cdef void dense_forward_k(const floating* X, const floating* W, const floating* b, int act, floating* H,
+                          Py_ssize_t n, Py_ssize_t i, Py_ssize_t o) noexcept nogil:
+    """H (n, o) = g(X (n, i) · Wᵀ (i, o) + b (o,)); bias and activation fused in one pass over H."""
+    forward_product_k(X, W, H, n, i, o)
     if floating is float:
         fm_bias_act_f(act, H, b, n, o)
     else:
@@ -820,6 +826,59 @@ cdef double _run_loss_and_grad(floating kind, _Net net, cnp.ndarray theta, int l
         else:
             value = train_step_k(th, net.sizes, net.acts, net.L, loss, x, y, w, n, opt, h, s, hb, db, g)
     return value
+
+
+cdef void step_matmuls_k(const floating* theta, const int64_t* sizes, Py_ssize_t L, const floating* X,
+                         Py_ssize_t n, floating* hbuf, floating* dbuf, floating* grad) noexcept nogil:
+    """The matrix products of loss_and_grad_k alone, the same BLAS calls on the same shapes: the floor of a
+    training step (the benchmark's reference). dbuf's contents stand in for ∂L/∂Z."""
+    cdef Py_ssize_t l, i, o, maxw = 0, p_off = 0, h_off = 0
+    cdef const floating* H = X
+    cdef floating* dZ = dbuf
+    cdef floating* dH
+    for l in range(L):
+        i = sizes[l]
+        o = sizes[l + 1]
+        forward_product_k(H, theta + p_off, hbuf + h_off, n, i, o)
+        H = hbuf + h_off
+        p_off += o * i + o
+        h_off += n * o
+        maxw = max(maxw, o)
+    dH = dbuf + n * maxw
+    h_off -= n * sizes[L]
+    for l in range(L - 1, -1, -1):
+        i = sizes[l]
+        o = sizes[l + 1]
+        p_off -= o * i + o
+        if l > 0:
+            h_off -= n * i
+            H = hbuf + h_off
+        else:
+            H = X
+        _gemm(b"N", b"T", <int>i, <int>o, <int>n, H, <int>i, dZ, <int>o, <floating>0, grad + p_off, <int>i)
+        if l > 0:
+            _gemm(b"N", b"N", <int>i, <int>n, <int>o, theta + p_off, <int>i, dZ, <int>o, <floating>0, dH, <int>i)
+
+
+def step_matmuls(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray X, cnp.ndarray hbuf, cnp.ndarray dbuf,
+                 cnp.ndarray grad):
+    """Only the BLAS calls of one training step on X (bench's floor: fastmlp.bench); buffers as for
+    loss_and_grad, their contents overwritten with meaningless values."""
+    cdef cnp.ndarray acts = np_zeros_acts(cnp.PyArray_SIZE(sizes) - 1)  # identity: any id would do
+    cdef _Net net = _net(sizes, acts, True)
+    _check_theta(net, theta)
+    cdef int t = cnp.PyArray_TYPE(theta)
+    cdef Py_ssize_t n = _check_xy(net, t, X, None, None)
+    _check_train(net, t, n, hbuf, dbuf, grad)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            step_matmuls_k(<const float*>cnp.PyArray_DATA(theta), net.sizes, net.L,
+                           <const float*>cnp.PyArray_DATA(X), n, <float*>cnp.PyArray_DATA(hbuf),
+                           <float*>cnp.PyArray_DATA(dbuf), <float*>cnp.PyArray_DATA(grad))
+        else:
+            step_matmuls_k(<const double*>cnp.PyArray_DATA(theta), net.sizes, net.L,
+                           <const double*>cnp.PyArray_DATA(X), n, <double*>cnp.PyArray_DATA(hbuf),
+                           <double*>cnp.PyArray_DATA(dbuf), <double*>cnp.PyArray_DATA(grad))
 
 
 def loss_and_grad(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, long loss, cnp.ndarray X,
