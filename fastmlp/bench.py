@@ -476,6 +476,9 @@ def run_workload(workload, engines, dtype, args, timing, gemm_fn, log):
                                               "how": floor_how}
             if base in times:
                 floor["ratio_to_base"] = statistics.median(f / b for f, b in zip(floor_times, times[base]))
+            if gemm_times:
+                floor["pct_of_gemm"] = 100 * statistics.median(
+                    (flops / f) / (2 * 2048 ** 3 / g) for f, g in zip(floor_times, gemm_times))
             for n, r in rows.items():  # the most any engine doing these matmuls could gain over this one
                 key = next(k for k, v in names.items() if v == n)
                 r["over_matmuls_alone"] = statistics.median(t / f for t, f in zip(times[key], floor_times))
@@ -547,7 +550,9 @@ def table(report) -> str:
                 ratio = f"{floor['ratio_to_base']:8.2f}" if "ratio_to_base" in floor else f"{'-':>8}"
                 lines.append(f"  {'':<22} {'(floor)':<15} {fmt_time(floor['median_s']):>11} {ratio} {'-':>8} "
                              f"{len(floor['times_s']):>6}  the step's matmuls alone, "
-                             f"{floor['gflops']:.1f} GFLOP/s")
+                             f"{floor['gflops']:.1f} GFLOP/s"
+                             + (f" = {floor['pct_of_gemm']:.0f}% of {gemm_name(w['dtype'])}"
+                                if "pct_of_gemm" in floor else ""))
             for name, why in m["dropped"].items():
                 lines.append(f"  {title:<22} {name:<15} not timed: {why}")
                 title = ""

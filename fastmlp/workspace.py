@@ -35,6 +35,8 @@ class Workspace:
 
 
 def predict_work(sizes, chunk: int, dtype) -> np.ndarray:
-    """Ping-pong buffer for predict over `chunk`-row slices (hidden layers only)."""
+    """Ping-pong buffer for predict over `chunk`-row slices (hidden layers only), plus a tail where the
+    numba backend copies a small layer's Wᵀ (at most 4096 weights; see numba_impl._product)."""
     hidden = [int(s) for s in sizes[1:-1]]
-    return np.empty(2 * chunk * max(hidden, default=0) or 1, dtype)
+    small = [o * i for i, o in zip(sizes[:-1], sizes[1:]) if o * i <= 4096]
+    return np.empty(2 * chunk * max(hidden, default=0) + max(small, default=0) or 1, dtype)

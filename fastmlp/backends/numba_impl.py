@@ -319,10 +319,31 @@ def _column_sums(dZ, db):
 
 # ---- unchecked layer kernels (shapes trusted) ---------------------------------------------------------
 
+SMALL_LAYER = 4096  # weights of a layer multiplied through a transposed copy (as the Cython backend)
+
+
 @_jit
-def _dense_forward(X, W, b, act, H):
-    """H = g(X Wᵀ + b). H must be C-contiguous."""
-    np.dot(X, W.T, H)
+def _product(X, W, H, scratch):
+    """H = X Wᵀ by BLAS. OpenBLAS runs X·Wᵀ with W as stored ("TN") through a copying driver that is 2-5x
+    slower on small shapes than its "NN" small-matrix kernel: a (1, i) W is its own transpose, and a layer
+    of at most SMALL_LAYER weights that fits in `scratch` is multiplied through a C-contiguous copy of Wᵀ."""
+    o, i = W.shape
+    if o == 1:
+        np.dot(X, W.reshape(i, 1), H)
+    elif X.shape[0] > 1 and o * i <= SMALL_LAYER and o * i <= scratch.size:
+        Wt = scratch[:o * i].reshape(i, o)
+        for j in range(o):
+            for k in range(i):
+                Wt[k, j] = W[j, k]
+        np.dot(X, Wt, H)
+    else:
+        np.dot(X, W.T, H)
+
+
+@_jit
+def _dense_forward(X, W, b, act, H, scratch):
+    """H = g(X Wᵀ + b). H must be C-contiguous; scratch: room for a small layer's Wᵀ (may be empty)."""
+    _product(X, W, H, scratch)
     _add_bias(H, b)
     if act == SOFTMAX:
         _softmax_rows(H)
@@ -533,7 +554,7 @@ def dense_forward(X, W, b, act, H):
     _check_act(act, True)
     if W.shape[1] != X.shape[1] or b.size != W.shape[0] or H.shape != (X.shape[0], W.shape[0]):
         raise ValueError("dense_forward: shapes of X, W, b, H do not match")
-    _dense_forward(X, W, b, act, H)
+    _dense_forward(X, W, b, act, H, H.reshape(H.size)[:0])
 
 
 @_jit
@@ -673,13 +694,14 @@ def _check_train(theta, sizes, acts, loss, X, Y, sw, rows, hbuf, dbuf, grad):
 # ---- whole network: unchecked passes ------------------------------------------------------------------
 
 @_jit
-def _forward(theta, sizes, acts, X, hbuf):
+def _forward(theta, sizes, acts, X, hbuf, scratch):
+    """Every layer's output into hbuf; scratch: spare room for small layers' Wᵀ (may be empty)."""
     n = X.shape[0]
     W, b = _params(theta, sizes, 0)
-    _dense_forward(X, W, b, acts[0], _output(hbuf, sizes, n, 0))
+    _dense_forward(X, W, b, acts[0], _output(hbuf, sizes, n, 0), scratch)
     for l in range(1, acts.size):
         W, b = _params(theta, sizes, l)
-        _dense_forward(_output(hbuf, sizes, n, l - 1), W, b, acts[l], _output(hbuf, sizes, n, l))
+        _dense_forward(_output(hbuf, sizes, n, l - 1), W, b, acts[l], _output(hbuf, sizes, n, l), scratch)
 
 
 @_jit
@@ -687,7 +709,7 @@ def _loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad, widest)
     """Forward, loss, backward; ∂L/∂z ping-pongs between the two dbuf blocks."""
     n, L = X.shape[0], acts.size
     stride = n * widest
-    _forward(theta, sizes, acts, X, hbuf)
+    _forward(theta, sizes, acts, X, hbuf, dbuf)  # dbuf is free until the loss: room for Wᵀ copies
     Yhat = _output(hbuf, sizes, n, L - 1)
     dZ = _block(dbuf, 0, stride, n, sizes[L])
     value = _loss(loss, Yhat, Y, sw, dZ)
@@ -728,7 +750,7 @@ def forward(theta, sizes, acts, X, hbuf):
         raise ValueError("X has the wrong number of columns")
     if hbuf.size < X.shape[0] * sizes[1:].sum():
         raise ValueError("hbuf is too small")
-    _forward(theta, sizes, acts, X, hbuf)
+    _forward(theta, sizes, acts, X, hbuf, hbuf[:0])  # no scratch: hbuf beyond its block is not ours
 
 
 @_jit
@@ -747,16 +769,17 @@ def predict(theta, sizes, acts, X, out, work, chunk):
     stride = rows_max * (sizes[1:L].max() if L > 1 else 0)
     if work.size < 2 * stride:
         raise ValueError("work is too small")
+    scratch = work[2 * stride:]  # work's tail, if any: room for small layers' Wᵀ
     for start in range(0, n, max(rows_max, 1)):
         stop = min(start + rows_max, n)
         H = X[start:stop]
         for l in range(L - 1):
             W, b = _params(theta, sizes, l)
             H_next = _block(work, l % 2, stride, stop - start, sizes[l + 1])
-            _dense_forward(H, W, b, acts[l], H_next)
+            _dense_forward(H, W, b, acts[l], H_next, scratch)
             H = H_next
         W, b = _params(theta, sizes, L - 1)
-        _dense_forward(H, W, b, acts[L - 1], out[start:stop])
+        _dense_forward(H, W, b, acts[L - 1], out[start:stop], scratch)
 
 
 @_jit
