@@ -56,6 +56,7 @@ def extensions():
     ext = Extension(
         "fastmlp._native",
         ["src_ext/_native.pyx"],
+        depends=["src_ext/fastmlp_act.h", "src_ext/fastmlp_gemv.h"],  # rebuilt when they change, in the sdist
         include_dirs=[numpy.get_include(), "src_ext"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,

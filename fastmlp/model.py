@@ -13,7 +13,7 @@ from ._validation import as_batch, as_dtype, positive_float, positive_int, same_
 from .backends import get_backend
 from .init import initial_theta
 from .training import Trainer
-from .workspace import PREDICT_CHUNK, Workspace, predict_work
+from .workspace import PREDICT_CHUNK, Workspace, aligned_copy, predict_work
 
 
 class MLP:
@@ -66,7 +66,7 @@ class MLP:
         self._sizes = np.array(self.layer_sizes, dtype=np.int64)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self._theta = initial_theta(self.layer_sizes, self._rng, init).astype(self.dtype)
+        self._theta = aligned_copy(initial_theta(self.layer_sizes, self._rng, init).astype(self.dtype))
         self._workspaces = {}
         self._predict_work = None
         self._fast_predict = getattr(self._kernels, "predict_ready", None)

@@ -22,6 +22,10 @@ cdef extern from "fastmlp_act.h" nogil:
     bint fm_all_finite_f(const float* a, Py_ssize_t n)
     bint fm_all_finite_d(const double* a, Py_ssize_t n)
 
+cdef extern from "fastmlp_gemv.h" nogil:
+    void fm_gemv_rows_f(const float* W, const float* x, float* y, Py_ssize_t o, Py_ssize_t i)
+    void fm_gemv_rows_d(const double* W, const double* x, double* y, Py_ssize_t o, Py_ssize_t i)
+
 # Ids and layouts shared with fastmlp/activations.py, fastmlp/losses.py and the kernel table.
 cdef enum:
     N_ACTIVATIONS = 6
@@ -49,6 +53,7 @@ cdef Py_ssize_t BLAS_INT_MAX = 2147483647
 # float32, 32 KiB of float64): see dense_forward_k.
 cdef enum:
     SMALL_LAYER = 4096
+    GEMV_OWN_MAX = 524288  # weights (2 MiB of float32): up to about one core's L2
 
 
 # ---- BLAS, row-major ---------------------------------------------------------------------------------
@@ -73,7 +78,12 @@ cdef void forward_product_k(const floating* X, const floating* W, floating* H, P
     cdef floating one = 1, zero = 0
     cdef floating wt[SMALL_LAYER]
     cdef Py_ssize_t j, k
-    if n == 1:  # one sample: a matrix-vector product, which BLAS streams faster than a 1-column gemm
+    if n == 1 and o * i <= GEMV_OWN_MAX:  # one sample, W likely cache-resident: fastmlp_gemv.h
+        if floating is float:
+            fm_gemv_rows_f(W, X, H, o, i)
+        else:
+            fm_gemv_rows_d(W, X, H, o, i)
+    elif n == 1:  # a big W streams from memory, where OpenBLAS may use several threads
         if floating is float:
             sgemv(b"T", &M, &N, &one, <float*>W, &M, <float*>X, &inc, &zero, H, &inc)
         else:
