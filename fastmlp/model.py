@@ -69,7 +69,8 @@ class MLP:
         self._theta = aligned_copy(initial_theta(self.layer_sizes, self._rng, init).astype(self.dtype))
         self._workspaces = {}
         self._predict_work = None
-        self._fast_predict = getattr(self._kernels, "predict_ready", None)
+        self._make_predictor = getattr(self._kernels, "Predictor", None)
+        self._predictor = None  # the backend's one-call predict, once the work buffer exists
         self._batch_ready = getattr(self._kernels, "batch_ready", None)
         self._dtype_num = self.dtype.num
         self._no_weights = np.empty(0, self.dtype)
@@ -179,6 +180,9 @@ class MLP:
     def _run_predict(self, X, out, acts):
         if self._predict_work is None:
             self._predict_work = predict_work(self.layer_sizes, PREDICT_CHUNK, self.dtype)
+            if self._make_predictor is not None:
+                self._predictor = self._make_predictor(self._theta, self._sizes, self._acts, self._predict_work,
+                                                       PREDICT_CHUNK)
         self._kernels.predict(self._theta, self._sizes, acts, X, out, self._predict_work, PREDICT_CHUNK)
         return out
 
@@ -186,10 +190,9 @@ class MLP:
     def predict(self, X, out=None) -> np.ndarray:
         """ŷ for X: (batch, n_in) -> (batch, n_out); probabilities for softmax / sigmoid outputs.
         `out`, if given, receives ŷ (no allocation)."""
-        if self._fast_predict is not None and self._predict_work is not None:
+        if self._predictor is not None:
             # the common case (a ready float array, a matching or absent out) in one native call
-            done = self._fast_predict(self._theta, self._sizes, self._acts, X, out, self._predict_work,
-                                      PREDICT_CHUNK)
+            done = self._predictor(X, out)
             if done is not None:
                 return done
         X = self._x(X)

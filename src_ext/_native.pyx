@@ -986,34 +986,55 @@ def train_epoch(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, long los
 
 
 
+cdef class Predictor:
+    """predict() for one model in one call, its fixed arguments checked once.
+
+    Predictor(theta, sizes, acts, work, chunk) keeps references to theta, sizes, acts and work (writes into
+    theta take effect). predictor(X, out) returns out, or None when X is not a finite C-contiguous
+    (n, sizes[0]) array of θ's dtype or out is neither None (then allocated here) nor a writeable
+    C-contiguous (n, sizes[-1]) array of that dtype: the caller then converts or names the problem.
+    """
+    cdef _Net net
+    cdef cnp.ndarray theta, sizes, acts, work
+    cdef Py_ssize_t chunk
+    cdef int t
+
+    def __init__(self, cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, cnp.ndarray work,
+                 Py_ssize_t chunk):
+        self.net = _net(sizes, acts)
+        _check_theta(self.net, theta)
+        self.t = cnp.PyArray_TYPE(theta)
+        _check_dim(chunk, "chunk")
+        _check(work, self.t, 2 * chunk * self.net.max_hidden, "work", True)
+        self.theta, self.sizes, self.acts, self.work, self.chunk = theta, sizes, acts, work, chunk
+
+    def __call__(self, X, out):
+        cdef int t = self.t
+        cdef _Net net = self.net
+        if not batch_ready(X, t, net.sizes[0]):
+            return None
+        cdef cnp.ndarray x = <cnp.ndarray>X
+        cdef Py_ssize_t n = x.shape[0]
+        cdef cnp.npy_intp dims[2]
+        if out is None:
+            dims[0] = n
+            dims[1] = net.sizes[net.L]
+            out = cnp.PyArray_EMPTY(2, dims, t, 0)
+        elif (type(out) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>out) != t
+              or cnp.PyArray_NDIM(<cnp.ndarray>out) != 2 or (<cnp.ndarray>out).shape[0] != n
+              or (<cnp.ndarray>out).shape[1] != net.sizes[net.L]
+              or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out)
+              or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
+            return None
+        cdef cnp.ndarray o = <cnp.ndarray>out
+        if t == cnp.NPY_FLOAT32:
+            _run_predict(<float>0, net, self.theta, x, o, self.work, self.chunk)
+        else:
+            _run_predict(<double>0, net, self.theta, x, o, self.work, self.chunk)
+        return o
+
+
 def predict_ready(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, X, out, cnp.ndarray work,
                   Py_ssize_t chunk):
-    """predict() for the common case in one call: X a finite C-contiguous (n, sizes[0]) array of θ's
-    dtype, out None (allocated here) or a writeable C-contiguous (n, sizes[-1]) array of that dtype.
-    Returns out, or None when X or out is not such an array (the caller then converts or names the
-    problem)."""
-    cdef _Net net = _net(sizes, acts)
-    _check_theta(net, theta)
-    cdef int t = cnp.PyArray_TYPE(theta)
-    if not batch_ready(X, t, net.sizes[0]):
-        return None
-    cdef cnp.ndarray x = <cnp.ndarray>X
-    cdef Py_ssize_t n = x.shape[0]
-    cdef cnp.npy_intp dims[2]
-    if out is None:
-        dims[0] = n
-        dims[1] = net.sizes[net.L]
-        out = cnp.PyArray_EMPTY(2, dims, t, 0)
-    elif (type(out) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>out) != t
-          or cnp.PyArray_NDIM(<cnp.ndarray>out) != 2 or (<cnp.ndarray>out).shape[0] != n
-          or (<cnp.ndarray>out).shape[1] != net.sizes[net.L]
-          or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
-        return None
-    _check_dim(chunk, "chunk")
-    _check(work, t, 2 * chunk * net.max_hidden, "work", True)
-    cdef cnp.ndarray o = <cnp.ndarray>out
-    if t == cnp.NPY_FLOAT32:
-        _run_predict(<float>0, net, theta, x, o, work, chunk)
-    else:
-        _run_predict(<double>0, net, theta, x, o, work, chunk)
-    return o
+    """Predictor(theta, sizes, acts, work, chunk)(X, out): the same checks and result, in one call."""
+    return Predictor(theta, sizes, acts, work, chunk)(X, out)

@@ -295,3 +295,35 @@ def test_repr_and_description(backend):
     X = np.random.default_rng(0).uniform(-1, 1, (5, 2))
     y = net.predict(X)
     assert ((y > 0) & (y < 1)).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cython_predictor_checks_once_and_declines_what_it_cannot_take(dtype):
+    # The Cython backend's Predictor holds θ, sizes, acts and the work buffer, checked when it is made;
+    # per call it takes only ready arrays and returns None for anything else (MLP.predict then converts
+    # the input or names the problem).
+    from fastmlp import _native
+    from fastmlp.backends import numpy_ref
+    from fastmlp.workspace import PREDICT_CHUNK, predict_work
+
+    net = MLP((3, 5, 2), activation="tanh", dtype=dtype, backend="cython", seed=1)
+    work = predict_work(net.layer_sizes, 4, net.dtype)
+    p = _native.Predictor(net.params, net._sizes, net._acts, work, 4)
+    X = np.random.default_rng(0).standard_normal((9, 3)).astype(dtype)  # 9 rows: three chunks of 4
+    expected = np.empty((9, 2), dtype)
+    numpy_ref.predict(net.params, net._sizes, net._acts, X, expected, None, 4)
+    assert_close(p(X, None), expected, net.dtype, scale=magnitude(expected), what="ŷ")
+    out = np.empty((9, 2), dtype)
+    assert p(X, out) is out
+    net.params = net.params * 0.5  # θ is held by reference: the next call sees the new values
+    numpy_ref.predict(net.params, net._sizes, net._acts, X, expected, None, 4)
+    assert_close(p(X, None), expected, net.dtype, scale=magnitude(expected), what="ŷ after a θ update")
+    other = "float64" if dtype == "float32" else "float32"
+    for bad_x in (X.T.copy(), X[:, :2].copy(), X.astype(other), X[::2], np.full((2, 3), np.nan, dtype), X.tolist()):
+        assert p(bad_x, None) is None
+    for bad_out in (np.empty((9, 2), other), np.empty((8, 2), dtype), np.empty((2, 9), dtype).T, "out"):
+        assert p(X, bad_out) is None
+    with pytest.raises(ValueError, match="work"):
+        _native.Predictor(net.params, net._sizes, net._acts, np.empty(3, dtype), 4)
+    with pytest.raises(TypeError):
+        _native.Predictor(net.params.astype(other), net._sizes, net._acts, work, PREDICT_CHUNK)
