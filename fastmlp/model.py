@@ -71,7 +71,9 @@ class MLP:
         self._predict_work = None
         self._make_predictor = getattr(self._kernels, "Predictor", None)
         self._predictor = None  # the backend's one-call predict, once the work buffer exists
-        self._batch_ready = getattr(self._kernels, "batch_ready", None)
+        # _xy passes ready arrays straight through; a logit loss also range-checks Y, so not for it
+        ready = getattr(self._kernels, "batch_ready", None)
+        self._batch_ready = None if self._loss in losses.LOGIT_LOSSES else ready
         self._dtype_num = self.dtype.num
         self._no_weights = np.empty(0, self.dtype)
         self._sgd = optim.SGD(lr=0.01)
@@ -140,10 +142,9 @@ class MLP:
         return as_batch(X, name, self.layer_sizes[0], self.dtype, self._kernels)
 
     def _xy(self, X, Y, names=("X", "Y")):
-        ready = self._batch_ready
+        ready = self._batch_ready  # None for logit losses, whose Y needs the range check below
         if (ready is not None and ready(X, self._dtype_num, self.layer_sizes[0])
-                and ready(Y, self._dtype_num, self.layer_sizes[-1]) and X.shape[0] == Y.shape[0]
-                and self._loss not in losses.LOGIT_LOSSES):
+                and ready(Y, self._dtype_num, self.layer_sizes[-1]) and X.shape[0] == Y.shape[0]):
             return X, Y  # the common case: both ready arrays of the model's dtype
         X = self._x(X, names[0])
         Y = as_batch(Y, names[1], self.layer_sizes[-1], self.dtype, self._kernels, allow_1d=True)

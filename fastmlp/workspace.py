@@ -9,6 +9,7 @@ import numpy as np
 
 PREDICT_CHUNK = 1024  # rows per predict pass: keeps the ping-pong blocks in cache for any batch
 ALIGN = 64  # bytes: a cache line, and one AVX-512 vector
+SMALL_LAYER = 4096  # weights: layers this small are multiplied through a copy of Wᵀ (as in src_ext/_native.pyx)
 
 
 def aligned_empty(count: int, dtype) -> np.ndarray:
@@ -57,7 +58,7 @@ class Workspace:
 
 def predict_work(sizes, chunk: int, dtype) -> np.ndarray:
     """Ping-pong buffer for predict over `chunk`-row slices (hidden layers only), plus a tail where the
-    numba backend copies a small layer's Wᵀ (at most 4096 weights; see numba_impl._product)."""
+    numba backend copies a small layer's Wᵀ (see numba_impl._product)."""
     hidden = [int(s) for s in sizes[1:-1]]
-    small = [o * i for i, o in zip(sizes[:-1], sizes[1:]) if o * i <= 4096]
+    small = [o * i for i, o in zip(sizes[:-1], sizes[1:]) if o * i <= SMALL_LAYER]
     return aligned_empty(2 * chunk * max(hidden, default=0) + max(small, default=0) or 1, dtype)

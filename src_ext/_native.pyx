@@ -120,21 +120,28 @@ cdef void activation_backward_k(int act, const floating* H, const floating* dH, 
         fm_act_backward_d(act, H, dH, dZ, count)
 
 
+cdef inline void backward_products_k(const floating* dZ, const floating* H_prev, const floating* W,
+                                     floating* dW, floating* dH_prev, Py_ssize_t n, Py_ssize_t i,
+                                     Py_ssize_t o) noexcept nogil:
+    """dW (o, i) = dZᵀ · H_prev and dH_prev (n, i) = dZ · W unless NULL: the backward pass's BLAS calls."""
+    _gemm(b"N", b"T", <int>i, <int>o, <int>n, H_prev, <int>i, dZ, <int>o, <floating>0, dW, <int>i)
+    if dH_prev != NULL:
+        _gemm(b"N", b"N", <int>i, <int>n, <int>o, W, <int>i, dZ, <int>o, <floating>0, dH_prev, <int>i)
+
+
 cdef void dense_backward_k(const floating* dZ, const floating* H_prev, const floating* W, floating* dW,
                            floating* db, floating* dH_prev, Py_ssize_t n, Py_ssize_t i,
                            Py_ssize_t o) noexcept nogil:
     """dW (o, i) = dZᵀ · H_prev, db (o,) = Σ_rows dZ, dH_prev (n, i) = dZ · W unless NULL."""
     cdef Py_ssize_t r, j
     cdef const floating* row
-    _gemm(b"N", b"T", <int>i, <int>o, <int>n, H_prev, <int>i, dZ, <int>o, <floating>0, dW, <int>i)
+    backward_products_k(dZ, H_prev, W, dW, dH_prev, n, i, o)
     for j in range(o):
         db[j] = 0
     for r in range(n):
         row = dZ + r * o
         for j in range(o):
             db[j] += row[j]
-    if dH_prev != NULL:
-        _gemm(b"N", b"N", <int>i, <int>n, <int>o, W, <int>i, dZ, <int>o, <floating>0, dH_prev, <int>i)
 
 
 cdef double loss_forward_backward_k(int loss, const floating* Yhat, const floating* Y,
@@ -865,9 +872,7 @@ cdef void step_matmuls_k(const floating* theta, const int64_t* sizes, Py_ssize_t
             H = hbuf + h_off
         else:
             H = X
-        _gemm(b"N", b"T", <int>i, <int>o, <int>n, H, <int>i, dZ, <int>o, <floating>0, grad + p_off, <int>i)
-        if l > 0:
-            _gemm(b"N", b"N", <int>i, <int>n, <int>o, theta + p_off, <int>i, dZ, <int>o, <floating>0, dH, <int>i)
+        backward_products_k(dZ, H, theta + p_off, grad + p_off, dH if l > 0 else <floating*>NULL, n, i, o)
 
 
 def step_matmuls(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray X, cnp.ndarray hbuf, cnp.ndarray dbuf,
@@ -1032,9 +1037,3 @@ cdef class Predictor:
         else:
             _run_predict(<double>0, net, self.theta, x, o, self.work, self.chunk)
         return o
-
-
-def predict_ready(cnp.ndarray theta, cnp.ndarray sizes, cnp.ndarray acts, X, out, cnp.ndarray work,
-                  Py_ssize_t chunk):
-    """Predictor(theta, sizes, acts, work, chunk)(X, out): the same checks and result, in one call."""
-    return Predictor(theta, sizes, acts, work, chunk)(X, out)

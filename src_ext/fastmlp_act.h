@@ -272,26 +272,19 @@ FM_DEFINE_LOOPS(float, f)
 /* 1 when no element is NaN or ±Inf. An all-ones exponent marks both; testing it on the bits is an
  * integer OR-reduction, which vectorizes (a floating-point reduction would not, without -ffast-math). */
 
-FM_CLONES static int fm_all_finite_f(const float *a, ptrdiff_t n)
-{
-    uint32_t bad = 0;
-    for (ptrdiff_t k = 0; k < n; k++) {
-        uint32_t u;
-        memcpy(&u, a + k, 4);
-        bad |= (u & 0x7f800000u) == 0x7f800000u;
+#define FM_DEFINE_ALL_FINITE(T, SUFFIX, U, EXPONENT)                                        \
+    FM_CLONES static int fm_all_finite_##SUFFIX(const T *a, ptrdiff_t n)                     \
+    {                                                                                       \
+        U bad = 0;                                                                          \
+        for (ptrdiff_t k = 0; k < n; k++) {                                                 \
+            U u;                                                                            \
+            memcpy(&u, a + k, sizeof u);                                                    \
+            bad |= (u & EXPONENT) == EXPONENT;                                              \
+        }                                                                                   \
+        return !bad;                                                                        \
     }
-    return !bad;
-}
 
-FM_CLONES static int fm_all_finite_d(const double *a, ptrdiff_t n)
-{
-    uint64_t bad = 0;
-    for (ptrdiff_t k = 0; k < n; k++) {
-        uint64_t u;
-        memcpy(&u, a + k, 8);
-        bad |= (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
-    }
-    return !bad;
-}
+FM_DEFINE_ALL_FINITE(float, f, uint32_t, 0x7f800000u)
+FM_DEFINE_ALL_FINITE(double, d, uint64_t, 0x7ff0000000000000ull)
 
 #endif

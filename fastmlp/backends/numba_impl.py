@@ -17,6 +17,7 @@ from numba.extending import overload
 
 from ..activations import IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH
 from ..losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HUBER, MAE, MSE, SSE
+from ..workspace import SMALL_LAYER
 
 SGD, ADAM = 0, 1  # optimizer ids, and the layout of `hyper` (see numpy_ref's docstring)
 LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS, L2, L1, T = range(9)
@@ -318,9 +319,6 @@ def _column_sums(dZ, db):
 
 
 # ---- unchecked layer kernels (shapes trusted) ---------------------------------------------------------
-
-SMALL_LAYER = 4096  # weights of a layer multiplied through a transposed copy (as the Cython backend)
-
 
 @_jit
 def _product(X, W, H, scratch):
