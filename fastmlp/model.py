@@ -74,6 +74,9 @@ class MLP:
         # _xy passes ready arrays straight through; a logit loss also range-checks Y, so not for it
         ready = getattr(self._kernels, "batch_ready", None)
         self._batch_ready = None if self._loss in losses.LOGIT_LOSSES else ready
+        # a backend's one-call train_step that checks X and Y itself (numba's), made at the first step
+        self._make_stepper = getattr(self._kernels, "stepper", None) if self._batch_ready is not None else None
+        self._step_ready = None
         self._dtype_num = self.dtype.num
         self._no_weights = np.empty(0, self.dtype)
         self._sgd = optim.SGD(lr=0.01)
@@ -237,14 +240,30 @@ class MLP:
             state = optimizer.bind(self.n_params, self.dtype)
         else:
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, got {type(optimizer).__name__}")
+        if self._step_ready is not None and sample_weight is None and type(X) is np.ndarray and X.ndim == 2:
+            ws = self._workspaces.get(X.shape[0])  # a new batch size takes the general path once
+            if ws is not None:
+                value = self._step_ready(self._theta, self._sizes, self._train_acts, self._loss, X, Y,
+                                         optimizer.opt_id, optimizer.hyper, state, ws.hbuf, ws.dbuf, ws.grad)
+                if value is not None:
+                    if 0.0 <= value < math.inf:  # a finite loss, θ checked: the common case
+                        return value
+                    return self._checked_step(value, value == self._kernels.THETA_NOT_FINITE)
         X, Y = self._xy(X, Y)
         sw = self._sample_weight(sample_weight, X.shape[0])
         ws = self._workspace(X.shape[0])
         value = self._kernels.train_step(self._theta, self._sizes, self._train_acts, self._loss, X, Y, sw,
                                          optimizer.opt_id, optimizer.hyper, state, ws.hbuf, ws.dbuf, ws.grad)
+        if self._make_stepper is not None and self._step_ready is None:
+            self._step_ready = self._make_stepper(self.dtype)  # compiles: on the first step, not each later one
+        return self._checked_step(value, None)
+
+    def _checked_step(self, value, theta_not_finite):
+        """value, or FloatingPointError for a step that updated nothing (non-finite loss or gradient) or left
+        θ non-finite (theta_not_finite None: not yet checked)."""
         if not math.isfinite(value):
             raise FloatingPointError(f"the loss or its gradient is {value} on this batch; θ was left unchanged")
-        if not self._kernels.all_finite(self._theta):
+        if theta_not_finite or (theta_not_finite is None and not self._kernels.all_finite(self._theta)):
             raise FloatingPointError("the update overflowed: θ now holds NaN or Inf (the learning rate is far "
                                      "too large); set net.params from a saved copy")
         return value

@@ -116,9 +116,11 @@ def test_dense_forward(kernels, dtype, act, data):
 # The Cython backend multiplies layers of at most 4096 weights through a transposed copy, a (1, n_in) layer
 # without one, and applies activations to rows narrower than 32 after the bias, as a flat block; one row
 # goes through its own matrix-vector kernel (blocks of 8 rows, 32 and 16 columns, then a scalar tail) up
-# to 524,288 weights and to BLAS beyond: each side of each boundary, with batches of 1, 2 and more rows.
+# to 524,288 weights and to BLAS beyond. The numba backend runs one row through a layer of at most 16 inputs
+# and 4096 weights as plain loops. Each side of each boundary, with batches of 1, 2 and more rows.
 @pytest.mark.parametrize("n_out, n_in", [(64, 64), (64, 65), (1, 5000), (2, 2048), (2, 2049), (31, 3), (32, 3),
-                                         (9, 48), (17, 784), (8, 31), (600, 900)])
+                                         (9, 48), (17, 784), (8, 31), (600, 900), (8, 16), (8, 17), (256, 16),
+                                         (257, 16)])
 @pytest.mark.parametrize("n", [1, 2, 33])
 @pytest.mark.parametrize("act", ACT_IDS + [SOFTMAX])
 def test_dense_forward_path_boundaries(kernels, dtype, act, n, n_out, n_in):

@@ -297,18 +297,19 @@ def test_repr_and_description(backend):
     assert ((y > 0) & (y < 1)).all()
 
 
+@pytest.mark.parametrize("backend", ["cython", "numba"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_cython_predictor_checks_once_and_declines_what_it_cannot_take(dtype):
-    # The Cython backend's Predictor holds θ, sizes, acts and the work buffer, checked when it is made;
-    # per call it takes only ready arrays and returns None for anything else (MLP.predict then converts
-    # the input or names the problem).
-    from fastmlp import _native
-    from fastmlp.backends import numpy_ref
+def test_predictor_checks_once_and_declines_what_it_cannot_take(dtype, backend):
+    # A backend's Predictor holds θ, sizes, acts and the work buffer, checked when it is made; per call it
+    # takes only ready arrays and returns None for anything else (MLP.predict then converts the input or
+    # names the problem).
+    from fastmlp.backends import get_backend, numpy_ref
     from fastmlp.workspace import PREDICT_CHUNK, predict_work
 
-    net = MLP((3, 5, 2), activation="tanh", dtype=dtype, backend="cython", seed=1)
+    kernels = get_backend(backend)[1]
+    net = MLP((3, 5, 2), activation="tanh", dtype=dtype, backend=backend, seed=1)
     work = predict_work(net.layer_sizes, 4, net.dtype)
-    p = _native.Predictor(net.params, net._sizes, net._acts, work, 4)
+    p = kernels.Predictor(net.params, net._sizes, net._acts, work, 4)
     X = np.random.default_rng(0).standard_normal((9, 3)).astype(dtype)  # 9 rows: three chunks of 4
     expected = np.empty((9, 2), dtype)
     numpy_ref.predict(net.params, net._sizes, net._acts, X, expected, None, 4)
@@ -321,9 +322,11 @@ def test_cython_predictor_checks_once_and_declines_what_it_cannot_take(dtype):
     other = "float64" if dtype == "float32" else "float32"
     for bad_x in (X.T.copy(), X[:, :2].copy(), X.astype(other), X[::2], np.full((2, 3), np.nan, dtype), X.tolist()):
         assert p(bad_x, None) is None
-    for bad_out in (np.empty((9, 2), other), np.empty((8, 2), dtype), np.empty((2, 9), dtype).T, "out"):
+    read_only = np.empty((9, 2), dtype)
+    read_only.flags.writeable = False
+    for bad_out in (np.empty((9, 2), other), np.empty((8, 2), dtype), np.empty((2, 9), dtype).T, "out", read_only):
         assert p(X, bad_out) is None
     with pytest.raises(ValueError, match="work"):
-        _native.Predictor(net.params, net._sizes, net._acts, np.empty(3, dtype), 4)
+        kernels.Predictor(net.params, net._sizes, net._acts, np.empty(3, dtype), 4)
     with pytest.raises(TypeError):
-        _native.Predictor(net.params.astype(other), net._sizes, net._acts, work, PREDICT_CHUNK)
+        kernels.Predictor(net.params.astype(other), net._sizes, net._acts, work, PREDICT_CHUNK)

@@ -425,6 +425,56 @@ def test_train_step_never_leaves_a_non_finite_theta(backend, dtype):
             pytest.fail("lr=1e6 never diverged")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_train_step_that_overflows_theta_raises(backend):
+    # a finite loss and gradient whose update overflows float32: θ is left with Inf in it, and says so
+    X, Y = regression(8)
+    net = net_for(backend, dtype="float32", loss="sse")
+    net.train_step(X.astype(np.float32), Y.astype(np.float32), lr=0.01)  # (arms numba's one-call step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(FloatingPointError, match="overflowed"):
+            net.train_step(X.astype(np.float32), Y.astype(np.float32), lr=1e38)
+    assert not np.isfinite(net.params).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_numba_one_call_step_equals_the_reference_and_passes_on_what_it_cannot_take(dtype, monkeypatch):
+    # From a batch size's second step on, numba's train_step is one compiled call that checks X and Y
+    # itself. It must step as the reference does, with any optimizer, and hand every batch it cannot take
+    # (another dtype or layout, a 1-D Y, NaN, a wrong shape) back to the general path, θ untouched.
+    from fastmlp.backends import numba_impl
+
+    X, Y = regression(16, seed=3)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    fast = net_for("numba", dtype=dtype, sizes=(2, 8, 8, 1), loss="sse", seed=5)
+    ref = net_for("numpy", dtype=dtype, sizes=(2, 8, 8, 1), loss="sse", seed=5)
+    opt_fast, opt_ref = optim.SGD(lr=0.02, momentum=0.9), optim.SGD(lr=0.02, momentum=0.9)
+    for step in range(6):  # plain SGD, then momentum
+        a = fast.train_step(X, Y, lr=0.05, optimizer=opt_fast if step >= 3 else None)
+        b = ref.train_step(X, Y, lr=0.05, optimizer=opt_ref if step >= 3 else None)
+        assert a == pytest.approx(b, rel=rtol_for(dtype))
+        np.testing.assert_allclose(fast.params, ref.params, rtol=rtol_for(dtype), atol=rtol_for(dtype))
+        if step == 0:  # from now on the Python-level kernel is not called for this batch size
+            assert fast._step_ready is not None
+            monkeypatch.setattr(numba_impl, "train_step", None)
+    monkeypatch.undo()
+    other = np.float64 if dtype == "float32" else np.float32
+    for X2, Y2 in ((X.astype(other), Y), (np.asfortranarray(X), Y), (X, Y[:, 0]), (X.tolist(), Y)):
+        a, b = fast.train_step(X2, Y2, lr=0.05), ref.train_step(X2, Y2, lr=0.05)
+        assert a == pytest.approx(b, rel=rtol_for(dtype))
+        np.testing.assert_allclose(fast.params, ref.params, rtol=rtol_for(dtype), atol=rtol_for(dtype))
+    theta = fast.params.copy()
+    X_nan, Y_nan = X.copy(), Y.copy()
+    X_nan[3, 1] = np.nan
+    Y_nan[5, 0] = np.inf
+    for X2, Y2, message in ((X_nan, Y, "X contains NaN"), (X, Y_nan, "Y contains NaN"),
+                            (X[:, :1].copy(), Y, "columns"), (X, Y[:15].copy(), "rows")):
+        with pytest.raises(ValueError, match=message):
+            fast.train_step(X2, Y2, lr=0.05)
+        np.testing.assert_array_equal(fast.params, theta)
+
+
 # ---- partial_fit and warm start ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("config", [dict(optimizer="adam", lr=0.01), dict(optimizer="sgd", lr=0.05, momentum=0.9)],

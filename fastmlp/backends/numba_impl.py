@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import carray, njit, types
 from numba.extending import overload
 
 from ..activations import IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH
 from ..losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HUBER, MAE, MSE, SSE
 from ..workspace import SMALL_LAYER
+from .numba_borrow import borrowed, flat, matrix, pointer
 
 SGD, ADAM = 0, 1  # optimizer ids, and the layout of `hyper` (see numpy_ref's docstring)
 LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS, L2, L1, T = range(9)
+TINY_ROW = 16  # inputs: a one-row product through a layer this narrow (and SMALL_LAYER small) is a loop
 
 # error_model="numpy": x/0 gives ±Inf/NaN as in numpy_ref, and loops with a division can vectorize
 # (the default "python" model adds a ZeroDivisionError check to every division).
@@ -278,10 +280,15 @@ def _activation_grad(act, h, dh, dz):
             dz[k] = -np.expm1(-h[k]) * dh[k]
 
 
-@_jit
 def _flat(A):
-    """A C-contiguous array as a 1-D view."""
-    return A.reshape(A.size)
+    """A C-contiguous array as a 1-D view (a borrowed one for C-layout types; see the overload)."""
+
+
+@overload(_flat)
+def _flat_typed(A):
+    if A.layout == "C":  # known contiguous when compiling: no reshape helper call
+        return lambda A: flat(A)
+    return lambda A: A.reshape(A.size)
 
 
 # Loops over (n, o) arrays: along rows, except for narrow ones (o ≤ 2, e.g. a regression output) where a
@@ -326,10 +333,19 @@ def _product(X, W, H, scratch):
     slower on small shapes than its "NN" small-matrix kernel: a (1, i) W is its own transpose, and a layer
     of at most SMALL_LAYER weights that fits in `scratch` is multiplied through a C-contiguous copy of Wᵀ."""
     o, i = W.shape
-    if o == 1:
+    if X.shape[0] == 1 and i <= TINY_ROW and o * i <= SMALL_LAYER:
+        # one row through a tiny layer (a control loop's predict): a BLAS call costs several times the
+        # arithmetic. Short dots only: each is a serial chain of adds.
+        x = X[0]
+        for j in range(o):
+            total = H.dtype.type(0)
+            for k in range(i):
+                total += W[j, k] * x[k]
+            H[0, j] = total
+    elif o == 1:
         np.dot(X, W.reshape(i, 1), H)
     elif X.shape[0] > 1 and o * i <= SMALL_LAYER and o * i <= scratch.size:
-        Wt = scratch[:o * i].reshape(i, o)
+        Wt = matrix(scratch[:o * i], i, o)
         for j in range(o):
             for k in range(i):
                 Wt[k, j] = W[j, k]
@@ -619,7 +635,7 @@ def _params(theta, sizes, l):
         off += sizes[k + 1] * (sizes[k] + 1)
     n_in, n_out = sizes[l], sizes[l + 1]
     end_W = off + n_out * n_in
-    return theta[off:end_W].reshape(n_out, n_in), theta[end_W:end_W + n_out]
+    return matrix(theta[off:end_W], n_out, n_in), theta[end_W:end_W + n_out]
 
 
 @_jit
@@ -628,13 +644,13 @@ def _output(hbuf, sizes, n, l):
     off = 0
     for k in range(1, l + 1):
         off += n * sizes[k]
-    return hbuf[off:off + n * sizes[l + 1]].reshape(n, sizes[l + 1])
+    return matrix(hbuf[off:off + n * sizes[l + 1]], n, sizes[l + 1])
 
 
 @_jit
 def _block(buf, k, stride, rows, cols):
     """Ping-pong block k (0 or 1) of buf as a (rows, cols) view."""
-    return buf[k * stride:k * stride + rows * cols].reshape(rows, cols)
+    return matrix(buf[k * stride:k * stride + rows * cols], rows, cols)
 
 
 @_jit
@@ -748,7 +764,9 @@ def forward(theta, sizes, acts, X, hbuf):
         raise ValueError("X has the wrong number of columns")
     if hbuf.size < X.shape[0] * sizes[1:].sum():
         raise ValueError("hbuf is too small")
-    _forward(theta, sizes, acts, X, hbuf, hbuf[:0])  # no scratch: hbuf beyond its block is not ours
+    hbuf = borrowed(hbuf)
+    _forward(borrowed(theta), borrowed(sizes), borrowed(acts), borrowed(X), hbuf, hbuf[:0])  # no scratch:
+    # hbuf beyond its block is not ours
 
 
 @_jit
@@ -767,6 +785,47 @@ def predict(theta, sizes, acts, X, out, work, chunk):
     stride = rows_max * (sizes[1:L].max() if L > 1 else 0)
     if work.size < 2 * stride:
         raise ValueError("work is too small")
+    if n == 1:
+        _predict_row(borrowed(theta), borrowed(sizes), borrowed(acts), borrowed(X)[0], borrowed(out)[0],
+                     borrowed(work), stride)
+    else:
+        _predict(borrowed(theta), borrowed(sizes), borrowed(acts), borrowed(X), borrowed(out),
+                 borrowed(work), rows_max, stride)
+
+
+@_jit
+def _predict_row(theta, sizes, acts, x, y, work, stride):
+    """predict for one row x: (sizes[0],) into y: (sizes[-1],), on flat slices of θ and work: a one-row
+    predict (a control loop's call) is mostly overhead, and each 2-D view costs a reshape."""
+    L = acts.size
+    h = x
+    off = 0
+    for l in range(L):
+        i, o = sizes[l], sizes[l + 1]
+        z = y if l == L - 1 else work[(l % 2) * stride:(l % 2) * stride + o]
+        if i <= TINY_ROW and o * i <= SMALL_LAYER:  # as _product: short dots as loops
+            for j in range(o):
+                total = z.dtype.type(0)
+                for k in range(i):
+                    total += theta[off + j * i + k] * h[k]
+                z[j] = total
+        else:
+            np.dot(matrix(theta[off:off + o * i], o, i), h, z)
+        off += o * i
+        for j in range(o):
+            z[j] += theta[off + j]
+        off += o
+        if acts[l] == SOFTMAX:
+            _softmax_rows(z.reshape(1, o))
+        else:
+            _activate(acts[l], z)
+        h = z
+
+
+@_jit
+def _predict(theta, sizes, acts, X, out, work, rows_max, stride):
+    """predict's passes, arguments checked; work: two ping-pong blocks of `stride` elements, then scratch."""
+    n, L = X.shape[0], acts.size
     scratch = work[2 * stride:]  # work's tail, if any: room for small layers' Wᵀ
     for start in range(0, n, max(rows_max, 1)):
         stop = min(start + rows_max, n)
@@ -785,7 +844,8 @@ def loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad):
     """L(X, Y) and ∂L/∂θ into grad (θ's layout), by backpropagation. X: (n, sizes[0]), Y: (n, sizes[-1]),
     sw: (n,) or empty."""
     widest = _check_train(theta, sizes, acts, loss, X, Y, sw, X.shape[0], hbuf, dbuf, grad)
-    return _loss_and_grad(theta, sizes, acts, loss, X, Y, sw, hbuf, dbuf, grad, widest)
+    return _loss_and_grad(borrowed(theta), borrowed(sizes), borrowed(acts), loss, borrowed(X), borrowed(Y),
+                          borrowed(sw), borrowed(hbuf), borrowed(dbuf), borrowed(grad), widest)
 
 
 @_jit
@@ -794,7 +854,9 @@ def train_step(theta, sizes, acts, loss, X, Y, sw, opt, hyper, state, hbuf, dbuf
     nothing (and the return value is then NaN or the non-finite loss)."""
     widest = _check_train(theta, sizes, acts, loss, X, Y, sw, X.shape[0], hbuf, dbuf, grad)
     _check_optimizer(theta.size, grad, opt, hyper, state)
-    return _train_step(theta, sizes, acts, loss, X, Y, sw, opt, hyper, state, hbuf, dbuf, grad, widest)
+    return _train_step(borrowed(theta), borrowed(sizes), borrowed(acts), loss, borrowed(X), borrowed(Y),
+                       borrowed(sw), opt, borrowed(hyper), borrowed(state), borrowed(hbuf), borrowed(dbuf),
+                       borrowed(grad), widest)
 
 
 @_jit
@@ -810,7 +872,7 @@ def _check_perm(perm, n):
 def _gather(A, perm, start, stop, buf):
     """Rows perm[start:stop] of A as a (stop - start, cols) view into buf."""
     cols = A.shape[1]
-    out = buf[:(stop - start) * cols].reshape(stop - start, cols)
+    out = matrix(buf[:(stop - start) * cols], stop - start, cols)
     for r in range(stop - start):
         row = perm[start + r]
         for c in range(cols):  # elementwise: a row assignment costs seconds of compile time
@@ -851,6 +913,17 @@ def train_epoch(theta, sizes, acts, loss, X, Y, sw, perm, batch_size, opt, hyper
     n_batches = (n + batch_size - 1) // batch_size
     if batch_losses.size < n_batches:
         raise ValueError("batch_losses is too short")
+    return _train_epoch(borrowed(theta), borrowed(sizes), borrowed(acts), loss, borrowed(X), borrowed(Y),
+                        borrowed(sw), borrowed(perm), batch_size, opt, borrowed(hyper), borrowed(state),
+                        borrowed(hbuf), borrowed(dbuf), borrowed(grad), borrowed(xbuf), borrowed(ybuf),
+                        borrowed(wbuf), borrowed(batch_losses), widest, n_batches)
+
+
+@_jit
+def _train_epoch(theta, sizes, acts, loss, X, Y, sw, perm, batch_size, opt, hyper, state,
+                 hbuf, dbuf, grad, xbuf, ybuf, wbuf, batch_losses, widest, n_batches):
+    """train_epoch's batches, arguments checked."""
+    n = X.shape[0]
     for k in range(n_batches):
         start = k * batch_size
         stop = min(start + batch_size, n)
@@ -864,3 +937,139 @@ def train_epoch(theta, sizes, acts, loss, X, Y, sw, perm, batch_size, opt, hyper
         if not np.isfinite(batch_losses[k]):
             return k + 1
     return n_batches
+
+
+# ---- one-call entries for the Python API --------------------------------------------------------------
+# A numba call costs ~0.1 µs of type dispatch per array argument, and checking X in a separate call costs a
+# whole dispatch: on the playground that overhead was most of a step and nearly all of a one-row predict.
+# These entries check the data themselves and are compiled for exactly the model's types (explicit
+# signatures), so the dispatcher's own type match is the dtype, dimension and layout check: an array of
+# another dtype, a non-C-contiguous or read-only one raises TypeError there and never compiles a variant.
+
+NOT_READY = -1.0  # train_step_ready: X or Y is not ready; nothing was done
+THETA_NOT_FINITE = -2.0  # train_step_ready: the update left NaN or Inf in θ
+
+
+@_jit
+def _finite_rows(A, columns):
+    """True when A: (n, columns) has n ≥ 1 rows, all finite."""
+    if A.shape[0] == 0 or A.shape[1] != columns:
+        return False
+    A = borrowed(A)
+    for r in range(A.shape[0]):  # rows, not a reshape: a reshape calls a C helper (~30 ns)
+        if not _all_finite(A[r]):
+            return False
+    return True
+
+
+# A Predictor's fixed arrays travel as one address (of its int64 descriptor): each array argument of a
+# numba call costs its own type dispatch and unboxing (a reference-counted wrapper, malloc'd per call).
+THETA, N_PARAMS, SIZES, N_SIZES, ACTS, WORK, WORK_SIZE, CHUNK = range(8)
+
+
+def _predict_ready(model, X, out):
+    """predict, returning True, when X: (n, sizes[0]) is finite and out is (n, sizes[-1]); else False and
+    nothing written. model: the address of a Predictor's descriptor."""
+    d = carray(pointer(model), 8, np.int64)
+    theta = carray(pointer(d[THETA]), d[N_PARAMS], X.dtype)
+    sizes = carray(pointer(d[SIZES]), d[N_SIZES], np.int64)
+    acts = carray(pointer(d[ACTS]), d[N_SIZES] - 1, np.int64)
+    work = carray(pointer(d[WORK]), d[WORK_SIZE], X.dtype)
+    if not _finite_rows(X, sizes[0]) or out.shape[0] != X.shape[0] or out.shape[1] != sizes[-1]:
+        return False
+    predict(theta, sizes, acts, X, out, work, d[CHUNK])
+    return True
+
+
+def _train_step_ready(theta, sizes, acts, loss, X, Y, opt, hyper, state, hbuf, dbuf, grad):
+    """train_step without sample weights when X and Y are finite with the model's columns and one row count
+    (NOT_READY and nothing done otherwise); THETA_NOT_FINITE when the update leaves NaN or Inf in θ."""
+    if not (_finite_rows(X, sizes[0]) and _finite_rows(Y, sizes[-1]) and X.shape[0] == Y.shape[0]):
+        return NOT_READY
+    value = train_step(theta, sizes, acts, loss, X, Y, theta[:0], opt, hyper, state,
+                       hbuf, dbuf, grad)
+    if np.isfinite(value) and not _all_finite(borrowed(theta)):
+        return THETA_NOT_FINITE
+    return value
+
+
+_typed_entries: dict = {}
+
+
+def _entry(name, dtype):
+    """The entry `name` compiled for float arrays of dtype (once per process; cached on disk)."""
+    key = (name, dtype.num)
+    fn = _typed_entries.get(key)
+    if fn is None:
+        f = types.float32 if dtype == np.float32 else types.float64
+        vec, mat = types.Array(f, 1, "C"), types.Array(f, 2, "C")
+        ints, f64 = types.Array(types.int64, 1, "C"), types.Array(types.float64, 1, "C")
+        if name == "predict":
+            sig = types.boolean(types.intp, mat, mat)
+            py_func = _predict_ready
+        else:
+            sig = types.float64(vec, ints, ints, types.intp, mat, mat, types.intp, f64, vec, vec, vec, vec)
+            py_func = _train_step_ready
+        fn = _typed_entries[key] = njit(sig, cache=True, nogil=True, error_model="numpy")(py_func)
+    return fn
+
+
+def Predictor(theta, sizes, acts, work, chunk):  # noqa: N802 (the name of fastmlp._native's class)
+    """predict() for one model in one compiled call: fastmlp._native.Predictor's interface, as a closure
+    (calling a closure costs ~0.2 µs less than calling an instance's __call__).
+
+    Predictor(theta, sizes, acts, work, chunk) keeps references to its arguments (writes into theta take
+    effect) and returns predictor(X, out): out, or None when X is not a finite C-contiguous (n, sizes[0])
+    array of θ's dtype or out is neither None (then allocated here) nor a writeable C-contiguous
+    (n, sizes[-1]) array of that dtype: the caller then converts or names the problem.
+    """
+    if not (isinstance(theta, np.ndarray) and theta.dtype in (np.float32, np.float64)
+            and isinstance(work, np.ndarray) and work.dtype == theta.dtype):
+        raise TypeError("theta and work must be arrays of one dtype, float32 or float64")
+    _check_net(theta, sizes, acts, False)
+    if chunk < 1:
+        raise ValueError("chunk must be positive")
+    if work.size < 2 * chunk * (int(sizes[1:-1].max()) if sizes.size > 2 else 0):
+        raise ValueError("work is too small")
+    if not (sizes.dtype == acts.dtype == np.int64 and sizes.flags.c_contiguous and acts.flags.c_contiguous
+            and theta.flags.c_contiguous and work.flags.c_contiguous):
+        raise TypeError("sizes and acts must be C-contiguous int64 arrays, theta and work C-contiguous")
+    run = _entry("predict", theta.dtype)
+    arrays = (theta, sizes, acts, work)
+    descriptor = np.empty(8, np.int64)
+    descriptor[[THETA, SIZES, ACTS, WORK]] = [a.ctypes.data for a in arrays]
+    descriptor[[N_PARAMS, N_SIZES, WORK_SIZE, CHUNK]] = [theta.size, sizes.size, work.size, chunk]
+    address, n_out, dtype = descriptor.ctypes.data, int(sizes[-1]), theta.dtype
+
+    def predictor(X, out):
+        if type(X) is not np.ndarray or X.ndim != 2:
+            return None
+        if out is None:
+            out = np.empty((X.shape[0], n_out), dtype)
+        try:
+            ready = run(address, X, out)
+        except TypeError:  # X or out of another dtype or layout, or out read-only
+            return None
+        return out if ready else None
+
+    predictor.holds = (descriptor, arrays)  # alive as long as the closure: `address` points into them
+    return predictor
+
+
+def stepper(dtype):
+    """train_step_ready(theta, sizes, acts, loss, X, Y, opt, hyper, state, hbuf, dbuf, grad) for θ of dtype:
+    train_step without sample weights in one compiled call that also checks X and Y. It returns None, with
+    nothing done, when X or Y is not a finite C-contiguous 2-D array of dtype with the model's columns and
+    one row count; else the loss, as train_step, or THETA_NOT_FINITE when the update left NaN or Inf in θ."""
+    run = _entry("train_step", np.dtype(dtype))  # compiled here, or loaded from the disk cache
+
+    def train_step_ready(theta, sizes, acts, loss, X, Y, opt, hyper, state, hbuf, dbuf, grad):
+        if type(X) is not np.ndarray or type(Y) is not np.ndarray:
+            return None
+        try:
+            value = run(theta, sizes, acts, loss, X, Y, opt, hyper, state, hbuf, dbuf, grad)
+        except TypeError:  # an array of another dtype or layout
+            return None
+        return None if value == NOT_READY else value
+
+    return train_step_ready
