@@ -214,6 +214,26 @@ def test_fit_trajectories_agree_across_backends(backend, dtype, act):
     assert h.loss[-1] < h.loss[0]
 
 
+@pytest.mark.parametrize("sizes, activation, output", [
+    ((3, 2), "tanh", None), ((2, 8, 8, 1), "tanh", None), ((16, 5, 17, 4), "sigmoid", "softmax"),
+    ((17, 16, 3), "softplus", "sigmoid"), ((40, 300, 10), "relu", "softmax")])
+def test_one_row_predict_agrees_with_numpy_backend(backend, dtype, sizes, activation, output):
+    """One row at a time, as a control loop calls it: the first call makes the backend's Predictor and
+    later ones go through it (numba: flat loops for layers of ≤ 16 inputs, BLAS above)."""
+    loss = "cross_entropy" if output == "softmax" else "binary_cross_entropy" if output == "sigmoid" else "sse"
+    kw = dict(activation=activation, output_activation=output, loss=loss, dtype=dtype.name, seed=3)
+    net, ref = MLP(sizes, backend=backend, **kw), MLP(sizes, backend="numpy", **kw)
+    net.params = ref.params = np.random.default_rng(1).normal(0, 0.5, net.n_params)  # biases too (init: 0)
+    X, _ = _data(sizes, rows=4, dtype=dtype)
+    out = np.empty((1, sizes[-1]), dtype)
+    for row in X:
+        x = row.reshape(1, -1)
+        expected = ref.predict(x)
+        assert_close(net.predict(x), expected, dtype, factor=10, what="one row")
+        assert net.predict(x, out=out) is out
+        assert_close(out, expected, dtype, factor=10, what="one row into out")
+
+
 # ---- predict(out=) and inputs in other layouts ------------------------------------------------------------
 
 def test_predict_out_is_written_and_returned(backend, dtype):

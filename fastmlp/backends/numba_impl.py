@@ -785,6 +785,13 @@ def predict(theta, sizes, acts, X, out, work, chunk):
     stride = rows_max * (sizes[1:L].max() if L > 1 else 0)
     if work.size < 2 * stride:
         raise ValueError("work is too small")
+    _predict_checked(theta, sizes, acts, X, out, work, rows_max, stride)
+
+
+@_jit
+def _predict_checked(theta, sizes, acts, X, out, work, rows_max, stride):
+    """predict's passes once its arguments are checked."""
+    n = X.shape[0]
     if n == 1:
         _predict_row(borrowed(theta), borrowed(sizes), borrowed(acts), borrowed(X)[0], borrowed(out)[0],
                      borrowed(work), stride)
@@ -964,20 +971,24 @@ def _finite_rows(A, columns):
 
 # A Predictor's fixed arrays travel as one address (of its int64 descriptor): each array argument of a
 # numba call costs its own type dispatch and unboxing (a reference-counted wrapper, malloc'd per call).
-THETA, N_PARAMS, SIZES, N_SIZES, ACTS, WORK, WORK_SIZE, CHUNK = range(8)
+THETA, N_PARAMS, SIZES, N_SIZES, ACTS, WORK, WORK_SIZE, CHUNK, MAX_HIDDEN = range(9)
 
 
 def _predict_ready(model, X, out):
     """predict, returning True, when X: (n, sizes[0]) is finite and out is (n, sizes[-1]); else False and
     nothing written. model: the address of a Predictor's descriptor."""
-    d = carray(pointer(model), 8, np.int64)
+    X, out = borrowed(X), borrowed(out)
+    d = carray(pointer(model), 9, np.int64)
     theta = carray(pointer(d[THETA]), d[N_PARAMS], X.dtype)
     sizes = carray(pointer(d[SIZES]), d[N_SIZES], np.int64)
     acts = carray(pointer(d[ACTS]), d[N_SIZES] - 1, np.int64)
     work = carray(pointer(d[WORK]), d[WORK_SIZE], X.dtype)
     if not _finite_rows(X, sizes[0]) or out.shape[0] != X.shape[0] or out.shape[1] != sizes[-1]:
         return False
-    predict(theta, sizes, acts, X, out, work, d[CHUNK])
+    # The descriptor was checked when the Predictor was made, and its sizes and acts are the Predictor's
+    # own copies: only X's rows decide the passes here.
+    rows_max = min(d[CHUNK], X.shape[0])
+    _predict_checked(theta, sizes, acts, X, out, work, rows_max, rows_max * d[MAX_HIDDEN])
     return True
 
 
@@ -1029,26 +1040,28 @@ def Predictor(theta, sizes, acts, work, chunk):  # noqa: N802 (the name of fastm
     _check_net(theta, sizes, acts, False)
     if chunk < 1:
         raise ValueError("chunk must be positive")
-    if work.size < 2 * chunk * (int(sizes[1:-1].max()) if sizes.size > 2 else 0):
+    max_hidden = int(sizes[1:-1].max()) if sizes.size > 2 else 0
+    if work.size < 2 * chunk * max_hidden:
         raise ValueError("work is too small")
     if not (sizes.dtype == acts.dtype == np.int64 and sizes.flags.c_contiguous and acts.flags.c_contiguous
             and theta.flags.c_contiguous and work.flags.c_contiguous):
         raise TypeError("sizes and acts must be C-contiguous int64 arrays, theta and work C-contiguous")
     run = _entry("predict", theta.dtype)
-    arrays = (theta, sizes, acts, work)
-    descriptor = np.empty(8, np.int64)
+    arrays = (theta, sizes.copy(), acts.copy(), work)  # private copies: checked once, for good
+    descriptor = np.empty(9, np.int64)
     descriptor[[THETA, SIZES, ACTS, WORK]] = [a.ctypes.data for a in arrays]
-    descriptor[[N_PARAMS, N_SIZES, WORK_SIZE, CHUNK]] = [theta.size, sizes.size, work.size, chunk]
+    descriptor[[N_PARAMS, N_SIZES, WORK_SIZE, CHUNK, MAX_HIDDEN]] = [theta.size, sizes.size, work.size, chunk,
+                                                                      max_hidden]
     address, n_out, dtype = descriptor.ctypes.data, int(sizes[-1]), theta.dtype
 
     def predictor(X, out):
-        if type(X) is not np.ndarray or X.ndim != 2:
-            return None
         if out is None:
+            if type(X) is not np.ndarray or X.ndim != 2:
+                return None
             out = np.empty((X.shape[0], n_out), dtype)
         try:
             ready = run(address, X, out)
-        except TypeError:  # X or out of another dtype or layout, or out read-only
+        except TypeError:  # X or out not an array, of another dtype or layout, or out read-only
             return None
         return out if ready else None
 
