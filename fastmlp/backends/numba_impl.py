@@ -765,8 +765,8 @@ def forward(theta, sizes, acts, X, hbuf):
     if hbuf.size < X.shape[0] * sizes[1:].sum():
         raise ValueError("hbuf is too small")
     hbuf = borrowed(hbuf)
-    _forward(borrowed(theta), borrowed(sizes), borrowed(acts), borrowed(X), hbuf, hbuf[:0])  # no scratch:
-    # hbuf beyond its block is not ours
+    # no scratch (hbuf[:0]): hbuf beyond its block is not ours
+    _forward(borrowed(theta), borrowed(sizes), borrowed(acts), borrowed(X), hbuf, hbuf[:0])
 
 
 @_jit
