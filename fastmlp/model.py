@@ -74,7 +74,8 @@ class MLP:
         # _xy passes ready arrays straight through; a logit loss also range-checks Y, so not for it
         ready = getattr(self._kernels, "batch_ready", None)
         self._batch_ready = None if self._loss in losses.LOGIT_LOSSES else ready
-        # a backend's one-call train_step that checks X and Y itself (numba's), made at the first step
+        # a backend's one-call train_step that checks X and Y itself (numba's), made at the first step; not
+        # for logit losses (as _batch_ready), whose Y also needs the range check in _xy
         self._make_stepper = getattr(self._kernels, "stepper", None) if self._batch_ready is not None else None
         self._step_ready = None
         self._dtype_num = self.dtype.num
