@@ -328,20 +328,30 @@ def _column_sums(dZ, db):
 # ---- unchecked layer kernels (shapes trusted) ---------------------------------------------------------
 
 @_jit
+def _is_tiny(o, i):
+    """A one-row product through this (o, i) layer is a loop: short dots, each a serial chain of adds."""
+    return i <= TINY_ROW and o * i <= SMALL_LAYER
+
+
+@_jit
+def _tiny_row_product(W, x, z):
+    """z = W x by loops. W: (o, i), x: (i,), z: (o,). For one row through a tiny layer (a control loop's
+    predict), where a BLAS call costs several times the arithmetic."""
+    for j in range(W.shape[0]):
+        total = z.dtype.type(0)
+        for k in range(W.shape[1]):
+            total += W[j, k] * x[k]
+        z[j] = total
+
+
+@_jit
 def _product(X, W, H, scratch):
     """H = X Wᵀ by BLAS. OpenBLAS runs X·Wᵀ with W as stored ("TN") through a copying driver that is 2-5x
     slower on small shapes than its "NN" small-matrix kernel: a (1, i) W is its own transpose, and a layer
     of at most SMALL_LAYER weights that fits in `scratch` is multiplied through a C-contiguous copy of Wᵀ."""
     o, i = W.shape
-    if X.shape[0] == 1 and i <= TINY_ROW and o * i <= SMALL_LAYER:
-        # one row through a tiny layer (a control loop's predict): a BLAS call costs several times the
-        # arithmetic. Short dots only: each is a serial chain of adds.
-        x = X[0]
-        for j in range(o):
-            total = H.dtype.type(0)
-            for k in range(i):
-                total += W[j, k] * x[k]
-            H[0, j] = total
+    if X.shape[0] == 1 and _is_tiny(o, i):
+        _tiny_row_product(W, X[0], H[0])
     elif o == 1:
         np.dot(X, W.reshape(i, 1), H)
     elif X.shape[0] > 1 and o * i <= SMALL_LAYER and o * i <= scratch.size:
@@ -810,14 +820,11 @@ def _predict_row(theta, sizes, acts, x, y, work, stride):
     for l in range(L):
         i, o = sizes[l], sizes[l + 1]
         z = y if l == L - 1 else work[(l % 2) * stride:(l % 2) * stride + o]
-        if i <= TINY_ROW and o * i <= SMALL_LAYER:  # as _product: short dots as loops
-            for j in range(o):
-                total = z.dtype.type(0)
-                for k in range(i):
-                    total += theta[off + j * i + k] * h[k]
-                z[j] = total
+        W = matrix(theta[off:off + o * i], o, i)
+        if _is_tiny(o, i):
+            _tiny_row_product(W, h, z)
         else:
-            np.dot(matrix(theta[off:off + o * i], o, i), h, z)
+            np.dot(W, h, z)
         off += o * i
         for j in range(o):
             z[j] += theta[off + j]
